@@ -1,0 +1,56 @@
+"""The `hwnas` command line: one typer app, command groups registered from `hwnas.commands`.
+
+A user mistake (any `search.space.InputError`) prints one line and exits 2;
+a Ctrl-C exits 130 without a traceback.  Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from search.space import InputError
+
+import hwnas.commands
+
+#: command modules under hwnas.commands, each with register(app); found, not listed,
+#: so adding a command group never edits this file.
+COMMAND_MODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(hwnas.commands.__path__)))
+
+app = typer.Typer(
+    name="hwnas",
+    help="Hardware-aware NAS: profile blocks on devices, fit latency models, search FBNet/FBNetV2.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"hwnas.commands.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    sys.exit(0)
