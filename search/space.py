@@ -437,6 +437,7 @@ def get_space(name: str, **options: Any) -> SearchSpace:
 def _load_extensions() -> None:
     # Spaces defined in sibling modules register themselves on import.
     from search import fbnetv2_space  # noqa: F401
+    from search import fbnetv2_small  # noqa: F401
 
 
 # --------------------------------------------------------------------------- architectures
