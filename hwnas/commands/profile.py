@@ -1,0 +1,127 @@
+"""`hwnas profile`: measure every block of a space (and whole networks) on devices, into the store."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+from devices.base import DeviceError
+from hwnas.output import console, print_json, table
+from search.space import InputError, get_space
+
+_HELP = """Measure every unique block of a search space on one or more devices, into a resumable SQLite store.
+
+Interrupted runs (Ctrl-C, kill -9, a dropped phone) continue where they stopped when the same
+command runs again: nothing measured is lost or measured twice (--remeasure forces it).
+Several --device flags run one worker per device; --ray runs one Ray actor per device.
+
+Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db
+"""
+
+
+def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
+    from profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
+
+    space = get_space(space_name)
+    specs = list(space.unique_blocks()) if blocks else []
+    if samples:
+        specs += sample_blocks(space, samples, seed)
+    items = block_items(specs)
+    if archs:
+        items += arch_items(space, parse_archs(archs, space, seed))
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be >= 1, got {limit}")
+        items = items[:limit]
+    if not items:
+        raise InputError("nothing to measure: --no-blocks needs --archs")
+    return items
+
+
+class _Display:
+    """A rich progress bar per device: blocks done, ETA, current block, temperature where known."""
+
+    def __init__(self, out: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[device]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[temp]}"), TextColumn("[dim]{task.fields[current]}"),
+            console=out, transient=False)
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, p) -> None:
+        with self.lock:
+            if p.device not in self.tasks:
+                self.tasks[p.device] = self.progress.add_task("", total=p.total, device=p.device, temp="",
+                                                              current="", completed=p.done)
+            temp = f"{p.temp_c:.0f}°C" if p.temp_c is not None else ""
+            current = {"cooling": f"cooling before {p.current}", "failed": f"FAILED at {p.current}",
+                       "done": "done"}.get(p.state, p.current)
+            if p.round > 1 and p.state == "measuring":
+                current += f" (round {p.round})"
+            self.progress.update(self.tasks[p.device], completed=p.done, total=p.total, temp=temp,
+                                 current=current)
+
+
+def profile(
+    space: str = typer.Option(..., "--space", help="Search space whose unique blocks are measured (fbnet-cifar, fbnet, fbnetv2)."),
+    device: List[str] = typer.Option(..., "--device", help="Device URI, e.g. 'cpu:onnxruntime?threads=1' or adb://SERIAL; repeat for several devices."),
+    store: Path = typer.Option(Path("hwnas.db"), "--store", help="SQLite measurement store (created if missing)."),
+    samples: int = typer.Option(0, "--samples", help="Also measure N random blocks around the space's grid (regressor training data)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --samples and --archs random:N."),
+    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, or presets/arch strings separated by ';'."),
+    blocks: bool = typer.Option(True, "--blocks/--no-blocks", help="Measure the space's blocks (--no-blocks: only --archs/--samples)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Measure only the first N items (a quick trial)."),
+    remeasure: bool = typer.Option(False, "--remeasure", help="Measure again what the store already holds."),
+    retries: int = typer.Option(1, "--retries", help="Later rounds for a block whose spread stays above the bound; flagged if it never settles."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
+) -> None:
+    from profiler.store import Store
+    from profiler.worker import ThermalGuard, run_local
+
+    if retries < 0:
+        raise InputError(f"--retries must be >= 0, got {retries}")
+    items = _items(space, samples, seed, archs, blocks, limit)
+    if len(set(device)) != len(device):
+        raise InputError("the same --device is given twice")
+    from devices.base import parse_uri
+
+    for uri in device:
+        parse_uri(uri)  # a malformed URI fails before any work starts
+    out = Console(stderr=True) if as_json else console
+    display = _Display(out)
+    with Store(store) as st, display.progress:
+        if ray:
+            from profiler.farm import run_farm
+
+            summaries = run_farm(list(device), st, items, address=ray, remeasure=remeasure,
+                                 max_attempts=retries + 1, on_progress=display)
+        else:
+            summaries = run_local(list(device), st, items, remeasure=remeasure, max_attempts=retries + 1,
+                                  guard=ThermalGuard(), on_progress=display)
+    result = {"space": space, "store": str(store), "items": len(items),
+              "devices": [s.to_dict() for s in summaries]}
+    if as_json:
+        print_json(result)
+    else:
+        rows = [(s.device, s.total, s.skipped, s.measured, s.retried, len(s.flagged), f"{s.wall_s:.1f}",
+                 "failed" if s.failed else ("stopped" if s.skipped + s.measured < s.total else "complete"))
+                for s in summaries]
+        console.print(table(f"profile of {space} into {store}", ["device", "items", "already stored", "measured",
+                                                                  "retried", "flagged", "wall s", "status"],
+                            rows, right=("items", "already stored", "measured", "retried", "flagged", "wall s")))
+    failed = [s for s in summaries if s.failed]
+    if failed:
+        raise DeviceError("; ".join(f"{s.device}: {s.failed}" for s in failed)
+                          + f" — measured blocks are kept in {store}; run the same command again to resume")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile", help=_HELP)(profile)

@@ -1,0 +1,245 @@
+"""The loop that hands blocks to a Device and writes what comes back into the store.
+
+One `DevicePlan` per device decides what is left to measure (the store is the
+memory of a resumed run) and what to do with each result (the schedule's
+retry/flag rule); `run_device` drives it with a local `Device`, and the Ray
+driver in `profiler.farm` drives the same plan with a remote actor.  A device
+that fails mid-run (a dropped phone) ends its own loop with everything
+measured so far already committed, so the next run resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from devices.base import Device, DeviceError, DeviceURI, Measurement, open_device, parse_uri
+from profiler.enumerate import Item
+from profiler.schedule import Decision, Schedule
+from profiler.store import Store, canonical_uri
+from search.space import InputError
+
+__all__ = ["DEFAULT_MAX_SECONDS", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
+           "build_module", "measure_item", "run_device", "run_local"]
+
+#: Per-block time cap when the URI names none: a full fbnet-cifar profile then takes minutes.
+DEFAULT_MAX_SECONDS = 1.0
+
+
+def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS) -> DeviceURI:
+    """Parse a URI, giving it the profiler's per-block time cap unless it sets its own."""
+    parsed = parse_uri(uri) if isinstance(uri, str) else uri
+    if parsed.option("max_seconds") is None:
+        parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options),
+                                                                   "max_seconds": max_seconds}.items())))
+    return parsed
+
+
+@dataclass
+class Progress:
+    """One update for a progress display: where a device's run stands."""
+
+    device: str
+    done: int
+    total: int
+    current: str = ""
+    state: str = "measuring"  # measuring | cooling | done | failed
+    temp_c: float | None = None
+    round: int = 1
+
+
+@dataclass
+class DeviceSummary:
+    """What one device's run did: for the CLI's summary and the overhead benchmark."""
+
+    device: str
+    identity: str = ""
+    total: int = 0
+    skipped: int = 0
+    measured: int = 0
+    retried: int = 0
+    flagged: list[str] = field(default_factory=list)
+    failed: str | None = None
+    wall_s: float = 0.0
+    loop_s: float = 0.0  # time inside the timed loops (warm-up + timed runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def max_temp(thermal: dict[str, Any] | None) -> float | None:
+    temps = [float(v) for v in ((thermal or {}).get("temps_c") or {}).values() if isinstance(v, (int, float))]
+    return max(temps) if temps else None
+
+
+@dataclass
+class ThermalGuard:
+    """Pause while a device reports throttling (checked before every block).
+
+    After `max_wait_s` it goes on regardless, and the block is flagged, so a
+    device stuck hot cannot hang a run for ever.
+    """
+
+    pause_s: float = 5.0
+    max_wait_s: float = 300.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self, device: Device, notify: Callable[[str, float | None], None] | None = None
+             ) -> tuple[dict[str, Any] | None, bool]:
+        waited = 0.0
+        while True:
+            reading = device.thermal()
+            if not (reading and reading.get("throttled")):
+                return reading, False
+            if waited >= self.max_wait_s:
+                return reading, True
+            if notify:
+                notify("cooling", max_temp(reading))
+            self.sleep(self.pause_s)
+            waited += self.pause_s
+
+
+def build_module(item: Item) -> tuple[Any, tuple[int, ...]]:
+    """The torch module an item names, in eval mode, with its input shape.
+
+    The profiler builds modules with `search.blocks` (the one builder the
+    search trains and the counter counts), so measured = trained.
+    """
+    from search.blocks import build_block, build_network
+    from search.space import get_space
+
+    if item.spec is not None:
+        return build_block(item.spec).eval(), item.spec.input_shape
+    net = build_network(get_space(item.space), item.arch)
+    return net.eval(), net.input_shape
+
+
+def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
+                 notify: Callable[[str, float | None], None] | None = None) -> Measurement:
+    """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError."""
+    hot = False
+    if guard is not None:
+        _, hot = guard.wait(device, notify)
+    module, shape = build_module(item)
+    try:
+        m = device.measure(module, shape, key=item.key)
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        raise DeviceError(f"device {device.uri} failed on {item.label}: {exc}") from None
+    if hot:
+        m.extra["throttled"] = True
+    return m
+
+
+def loop_seconds(m: Measurement) -> float:
+    """Seconds spent in a measurement's timed loop (warm-up runs estimated at the median)."""
+    return (sum(m.samples_ms) + m.warmup * (m.median_ms or 0.0)) / 1000.0
+
+
+class DevicePlan:
+    """What is left to measure on one device, and where each result goes."""
+
+    def __init__(self, store: Store, uri: DeviceURI, identity: str, info: dict[str, Any], items: list[Item],
+                 remeasure: bool = False, max_attempts: int = 2, label: str | None = None) -> None:
+        self.store, self.identity = store, identity
+        store.add_device(identity, canonical_uri(str(uri)), info, runtime=uri.runtime, threads=uri.threads,
+                         cores=uri.option("cores"))
+        done: set[str] = set()
+        if not remeasure:
+            done = store.measured_blocks(identity)
+            for space in {i.space for i in items if i.kind == "network"}:
+                done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
+        todo = [i for i in items if i.key not in done]
+        self.summary = DeviceSummary(label or canonical_uri(str(uri)), identity, total=len(items),
+                                     skipped=len(items) - len(todo))
+        self.schedule: Schedule[Item] = Schedule(todo, max_attempts=max_attempts)
+
+    def record(self, item: Item, m: Measurement) -> Decision:
+        settled = bool(m.settled) and not m.extra.get("throttled")
+        decision = self.schedule.report(item, settled, m, spread=m.relative_ci)
+        self.summary.loop_s += loop_seconds(m)
+        if decision.action == "store":
+            stats = decision.payload.to_dict()
+            if item.spec is not None:
+                self.store.put_block(self.identity, item.spec, stats, flagged=decision.flagged)
+            else:
+                self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=decision.flagged)
+            self.summary.measured += 1
+        self.summary.retried = self.schedule.retried
+        self.summary.flagged = list(self.schedule.flagged)
+        return decision
+
+    def progress(self, current: str = "", state: str = "measuring", temp: float | None = None) -> Progress:
+        return Progress(self.summary.device, self.summary.skipped + self.schedule.done, self.summary.total,
+                        current, state, temp, self.schedule.round)
+
+
+def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasure: bool = False,
+               max_attempts: int = 2, guard: ThermalGuard | None = None,
+               on_progress: Callable[[Progress], None] | None = None,
+               stop: threading.Event | None = None) -> DeviceSummary:
+    """Measure every item not yet in the store on one device; a failing device ends only its own run."""
+    parsed = profile_uri(uri)
+    label = uri if isinstance(uri, str) else canonical_uri(str(uri))
+    guard = guard or ThermalGuard()
+    emit = on_progress or (lambda p: None)
+    t0 = time.perf_counter()
+    try:
+        device = open_device(parsed)
+    except InputError as exc:
+        return DeviceSummary(label, total=len(items), failed=str(exc))
+    with device:
+        try:
+            info = dict(device.info())
+            plan = DevicePlan(store, parsed, device.identity, info, items, remeasure, max_attempts, label)
+        except InputError as exc:
+            return DeviceSummary(label, total=len(items), failed=str(exc))
+        temp = max_temp(device.thermal())
+        emit(plan.progress(temp=temp))
+        while not (stop and stop.is_set()):
+            item = plan.schedule.next()
+            if item is None:
+                break
+            emit(plan.progress(item.label, temp=temp))
+            try:
+                m = measure_item(device, item, guard,
+                                 lambda state, t: emit(plan.progress(item.label, state, t)))
+            except DeviceError as exc:
+                plan.summary.failed = str(exc)
+                emit(plan.progress(item.label, "failed", temp))
+                break
+            temp = max_temp(m.thermal_after) if m.thermal_after else temp
+            plan.record(item, m)
+            emit(plan.progress(item.label, temp=temp))
+        if plan.summary.failed is None:
+            emit(plan.progress("", "done", temp))
+    plan.summary.wall_s = time.perf_counter() - t0
+    return plan.summary
+
+
+def run_local(uris: list[str], store: Store, items: list[Item], *, remeasure: bool = False,
+              max_attempts: int = 2, guard: ThermalGuard | None = None,
+              on_progress: Callable[[Progress], None] | None = None) -> list[DeviceSummary]:
+    """One worker thread per device, all writing into the one store (its lock serializes writes).
+
+    Ctrl-C stops every worker after its block in flight; what was measured stays.
+    """
+    stop = threading.Event()
+    if len(uris) == 1:
+        try:
+            return [run_device(uris[0], store, items, remeasure=remeasure, max_attempts=max_attempts, guard=guard,
+                               on_progress=on_progress, stop=stop)]
+        except KeyboardInterrupt:
+            stop.set()
+            raise
+    with ThreadPoolExecutor(max_workers=len(uris), thread_name_prefix="hwnas-profile") as pool:
+        futures = [pool.submit(run_device, u, store, items, remeasure=remeasure, max_attempts=max_attempts,
+                               guard=guard, on_progress=on_progress, stop=stop) for u in uris]
+        try:
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            stop.set()
+            raise
