@@ -32,15 +32,16 @@ from benchmarks.report_data import (
 from search.space import InputError
 
 __all__ = ["ReportData", "RunSummary", "build_context", "render_report", "write_atomic", "FORMATS",
-           "history_curves"]
+           "history_curves", "first_number", "as_fraction", "ACC_KEYS"]
 
 FORMATS = ("html", "md")
 
-_ACC_KEYS = ("val_accuracy", "val_acc", "accuracy", "acc", "top1", "test_accuracy")
+ACC_KEYS = ("val_accuracy", "val_acc", "accuracy", "acc", "top1", "test_accuracy")
 _LAT_KEYS = ("expected_latency_ms", "expected_ms", "latency_ms", "expected_latency", "lat_ms")
 
 
-def _first(d: Mapping[str, Any], keys: Iterable[str]) -> float | None:
+def first_number(d: Mapping[str, Any], keys: Iterable[str]) -> float | None:
+    """The first finite number among `keys`: run files from different versions name fields differently."""
     for k in keys:
         v = d.get(k)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
@@ -61,10 +62,10 @@ def history_curves(history: Sequence[Mapping[str, Any]]) -> dict[str, list[float
     for entry in history:
         if not isinstance(entry, Mapping):
             continue
-        a = as_fraction(_first(entry, _ACC_KEYS))
+        a = as_fraction(first_number(entry, ACC_KEYS))
         if a is not None:
             acc.append(a)
-        t = _first(entry, _LAT_KEYS)
+        t = first_number(entry, _LAT_KEYS)
         if t is not None:
             lat.append(t)
     return {"accuracy": acc, "latency": lat}
@@ -166,8 +167,8 @@ def _run_points(runs: Sequence[RunSummary]) -> list[dict[str, Any]]:
         for cand in run.candidates:
             if not isinstance(cand, Mapping):
                 continue
-            c_lat = _first(cand, ("measured_ms", "predicted_ms", "latency_ms"))
-            c_acc = as_fraction(_first(cand, _ACC_KEYS))
+            c_lat = first_number(cand, ("measured_ms", "predicted_ms", "latency_ms"))
+            c_acc = as_fraction(first_number(cand, ACC_KEYS))
             if c_lat is not None and c_acc is not None:
                 points.append({"kind": "candidate", "device": run.device, "name": run.name,
                                "latency_ms": c_lat, "accuracy": c_acc})

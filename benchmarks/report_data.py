@@ -221,7 +221,8 @@ def prediction_metrics(pred: pd.DataFrame) -> pd.DataFrame:
         if m.size == 0:
             continue
         rel = (p - m) / m
-        rho = pd.Series(m).corr(pd.Series(p), method="spearman") if m.size > 1 else math.nan
+        varied = m.size > 1 and np.ptp(m) > 0 and np.ptp(p) > 0  # ρ is undefined for a constant column
+        rho = pd.Series(m).corr(pd.Series(p), method="spearman") if varied else math.nan
         rows.append({
             "model": model, "device": device, "level": level, "n": int(m.size),
             "within5_pct": 100 * float((np.abs(rel) <= 0.05).mean()),
