@@ -118,10 +118,12 @@ class LocalDevice(Device):
     dist: str = ""  # distribution whose version is the runtime version
     suffixes: tuple[str, ...] = ()
     pip_hint: str = ""
+    takes_target: bool = False  # cuda:N adapters built on these take a GPU index
+    timer: str = "perf_counter_ns"  # what times a run, recorded with each measurement
 
     def __init__(self, uri: DeviceURI) -> None:
         super().__init__(uri)
-        if uri.target:
+        if uri.target and not self.takes_target:
             raise DeviceError(f"device {uri}: cpu takes no target")
         try:
             self.rt = importlib.import_module(self.module_name)
@@ -186,7 +188,7 @@ class LocalDevice(Device):
         m.thermal_before, m.thermal_after = before, after
         m.extra.update({"device": str(self.uri), "runtime": self.runtime, "runtime_version": self.runtime_version(),
                         "artifact": str(prepared.path) if prepared.path else None,
-                        "input_shapes": [list(s) for s in prepared.input_shapes], "timer": "perf_counter_ns"})
+                        "input_shapes": [list(s) for s in prepared.input_shapes], "timer": self.timer})
         return m
 
     def _threads(self) -> ContextManager[Any]:
