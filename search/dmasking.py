@@ -97,7 +97,7 @@ class MaskedInvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor, w_plain: torch.Tensor, w_se: torch.Tensor) -> torch.Tensor | None:
         """w_plain / w_se: weights of this kernel's ops per expansion, without / with SE."""
         total = w_plain.sum() + w_se.sum()
-        if float(total) == 0.0:  # not chosen (eval) or underflowed at a low temperature: contributes 0
+        if float(total.detach()) == 0.0:  # not chosen (eval) or underflowed at a low temperature: contributes 0
             return None
         h = self.dw(self.pw(x))
         if self.se is not None:
@@ -155,7 +155,7 @@ class MaskedLayer(nn.Module):
         if self.residual:
             # Σ_o w_o (x + f_o(x)) + w_skip·x = x + Σ_o w_o f_o(x), the weights summing to 1.
             y = x if y is None else x + y
-        elif self.proj is not None and float(op_w[self.skip_index]) != 0.0:
+        elif self.proj is not None and float(op_w[self.skip_index].detach()) != 0.0:
             skip = op_w[self.skip_index] * self.proj(x)
             y = skip if y is None else y + skip
         if y is None:
@@ -246,7 +246,7 @@ class DMaskingSupernet(Supernet):
         merged: torch.Tensor | None = None
         final = None
         for r, g in zip(self.resolutions[::-1], w["res"].flip(0)):  # largest first: it sets the final size
-            if float(g) == 0.0:
+            if float(g.detach()) == 0.0:
                 continue
             h = self.stem(subsample(x, r)) * stem_mask
             for layer, op_w, ch_w in zip(self.layers, w["ops"], w["ch"]):

@@ -24,7 +24,7 @@ import torch
 
 from search.space import InputError
 
-__all__ = ["ChannelCost"]
+__all__ = ["ChannelCost", "mac_channel_cost"]
 
 
 def _array(name: str, value: Any, ndim: int) -> np.ndarray:
@@ -192,3 +192,57 @@ class ChannelCost:
                 best = (total_ms, arch)
         assert best is not None
         return best
+
+
+def _mmacs_ir(cin: np.ndarray, cout: np.ndarray, res: np.ndarray, stride: int, kernel: int,
+              expansion: float, se: bool) -> np.ndarray:
+    """MMACs of `search.blocks.InvertedResidual` (groups 1) on broadcast (cin, cout, res) grids."""
+    from search.space import make_divisible
+
+    exact = cin * expansion
+    hidden = np.where(np.equal(np.mod(exact, 1), 0), exact,
+                      np.vectorize(lambda v: make_divisible(float(v), 8))(exact))
+    out = (res - 1) // stride + 1
+    macs = cin * hidden * res**2 + hidden * kernel**2 * out**2 + hidden * cout * out**2
+    if se:
+        mid = np.vectorize(lambda v: make_divisible(float(v) / 4, 8))(hidden)
+        macs = macs + 2 * hidden * mid
+    return macs / 1e6
+
+
+def mac_channel_cost(space: Any, ms_per_mmac: float = 0.01, overhead_ms: float = 0.0) -> ChannelCost:
+    """A MACs-proportional ChannelCost for a channel-search space: tests, benchmarks, demos.
+
+    Not a latency model.  The grid has ~10^4 blocks per layer, too many to
+    build as torch modules for `search.count`, so the standard inverted-
+    residual MAC formula is evaluated on it with numpy (a test checks it
+    against `search.count` on sampled blocks).
+    """
+    res_opts = np.array(space.resolutions, dtype=np.float64)
+    stem_res = (res_opts - 1) // space.stem_stride + 1
+    stem_opts = np.array(space.stem_channel_options, dtype=np.float64)
+    stem_ms = space.in_channels * space.stem_kernel**2 * stem_opts[:, None] * stem_res[None, :] ** 2 / 1e6
+    tables, cin_opts, res = [], [list(space.stem_channel_options)], stem_res
+    a = stem_opts[:, None, None]
+    for layer, opts in zip(space.layers, space.channel_options):
+        b = np.array(opts, dtype=np.float64)[None, :, None]
+        r = res[None, None, :]
+        per_op = []
+        for op in space.candidates:
+            spec = layer.block(op)  # the op's kernel, expansion and SE; widths come from the grid
+            if spec.op == "skip":
+                same = (a == b) & (layer.stride == 1)
+                out = (r - 1) // layer.stride + 1
+                per_op.append(np.where(same, 0.0, a * b * out**2 / 1e6) + 0 * r)
+            else:
+                per_op.append(_mmacs_ir(a, b, r, layer.stride, spec.kernel, spec.expansion, spec.se))
+        tables.append(np.stack([np.broadcast_to(t, (len(a), b.shape[1], len(res))) for t in per_op]) * ms_per_mmac)
+        cin_opts.append(list(opts))
+        res = (res - 1) // layer.stride + 1
+        a = np.array(opts, dtype=np.float64)[:, None, None]
+    last = np.array(space.channel_options[-1], dtype=np.float64)
+    head = (last * space.head_channels + space.head_channels * space.num_classes) / 1e6
+    head_ms = np.repeat(head[:, None], len(res_opts), axis=1) * ms_per_mmac
+    return ChannelCost.from_arrays(tables, stem_ms * ms_per_mmac, head_ms, overhead_ms, space.resolutions,
+                                   cin_opts[:-1], space.channel_options, space.candidates, space.name,
+                                   device="macs-proxy")
