@@ -7,6 +7,7 @@ import on a CPU-only machine.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ class TorchCUDA(TorchCPU):
         x = torch.from_numpy(model_inputs([("input", input_shape, np.float32)], None, key or "module")[0])
         x = x.to(self.device)
         module = module.eval().to(self.device)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             try:
                 scripted = torch.jit.freeze(torch.jit.trace(module, (x,), check_trace=False))
             except Exception:  # untraceable modules run eagerly

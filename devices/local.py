@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import importlib.metadata
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Sequence
@@ -287,7 +288,8 @@ class TorchCPU(LocalDevice):
         torch = self.rt
         x = torch.from_numpy(model_inputs([("input", input_shape, np.float32)], None, f"{key or 'module'}")[0])
         module = module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notices; still the format phones load
             try:
                 scripted = torch.jit.freeze(torch.jit.trace(module, (x,), check_trace=False))
             except Exception:  # a module trace cannot follow (data-dependent control flow) runs eagerly
@@ -309,12 +311,13 @@ class LiteRTCPU(LocalDevice):
         details = interp.get_input_details()
         declared = [(d["name"], [int(v) for v in d.get("shape_signature", d["shape"])], d["dtype"])
                     for d in details]
-        if input_shape is not None and nchw and len(input_shape) == 4:
-            n, c, h, w = input_shape
-            input_shape = (n, h, w, c)  # an exported module takes NHWC
-        if input_shape is None:
-            declared = [(n, [d if d > 0 else -1 for d in s], t) for n, s, t in declared]
-        arrays = model_inputs(declared, input_shape, what)
+        if nchw and input_shape is not None and len(input_shape) == 4:
+            # An exported module takes NHWC: draw the same NCHW input the other
+            # runtimes get, then transpose, so all three compute on equal data.
+            nchw_input = model_inputs([(declared[0][0], input_shape, declared[0][2])], None, what)[0]
+            arrays = [nchw_input.transpose(0, 2, 3, 1)]
+        else:
+            arrays = model_inputs(declared, input_shape, what)
         for d, a in zip(details, arrays):
             if tuple(d["shape"]) != a.shape:
                 interp.resize_tensor_input(d["index"], list(a.shape))
