@@ -206,7 +206,8 @@ class AdbPhone(Device):
     def shell(self, command: str, timeout_s: float = COMMAND_TIMEOUT_S, check: bool = True) -> tuple[int, str]:
         """Run a shell command; returns (exit status, output). Non-zero status → DeviceError when check."""
         marker = f"HWNAS_RC_{secrets.token_hex(6)}"
-        wrapped = f"{{ {command}\n}} 2>&1; printf '\\n{marker}=%s\\n' \"$?\""
+        # A subshell, so that `exit N` inside the command still reaches the marker line.
+        wrapped = f"( {command}\n) 2>&1; printf '\\n{marker}=%s\\n' \"$?\""
         out = self._call(command, lambda d: d.shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s,
                                                     timeout_s=timeout_s, decode=False))
         text = out.decode("utf-8", "replace") if isinstance(out, (bytes, bytearray)) else str(out)
