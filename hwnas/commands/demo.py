@@ -1,18 +1,196 @@
-"""`hwnas demo`: the whole loop on the embedded default (local CPU, digits)."""
+"""`hwnas demo`: the whole loop on the embedded default — local CPU, scikit-learn's digits.
+
+Profile `fbnet-cifar` on this machine's CPU, fit a latency model, evaluate it
+on whole networks, search on digits with that model as the latency loss,
+train the found architecture briefly, measure it, and write the report.
+
+The demo stays thin on purpose: every step is the same `hwnas` command a user
+would type, run as a subprocess (`python -m hwnas ...`), so the demo shows
+the real commands and cannot drift from them.  A rerun into the same
+`--out` resumes: the store keeps what was measured.
+"""
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
 import typer
 
-from hwnas.output import console
+from rich.console import Console
+
+from hwnas.output import console, print_json
+from search.space import InputError
+
+#: The demo's device: ONNX Runtime on one thread, the setting latency tables are made with.
+DEMO_DEVICE = "cpu:onnxruntime?threads=1"
+SPACE = "fbnet-cifar"
 
 
-def demo() -> None:
-    """Run the main job on the embedded default: local CPU, scikit-learn's digits."""
-    from hwnas.commands.arch import arch_info
+@dataclass(frozen=True)
+class Settings:
+    """How much work each step does: the full demo (~10 min on 2 cores) or `--quick` (a few minutes)."""
 
-    console.rule("FBNet-B, layer by layer")
-    arch_info("fbnet-b", None, False)
+    archs: int
+    blocks_limit: Optional[int]
+    max_seconds: float
+    search_epochs: int
+    train_epochs: int
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> "Settings":
+        if quick:
+            return cls(archs=6, blocks_limit=None, max_seconds=0.05, search_epochs=2, train_epochs=1)
+        return cls(archs=20, blocks_limit=None, max_seconds=0.3, search_epochs=6, train_epochs=4)
+
+
+@dataclass
+class Step:
+    """One demo step: a title for the user and the `hwnas` arguments that do it."""
+
+    key: str
+    title: str
+    args: list[str] | Callable[[], list[str]]
+    required: bool = True
+    produces: list[Path] = field(default_factory=list)
+    command: str = ""  # the hwnas command, where `args` is only known once earlier steps ran
+
+    @property
+    def name(self) -> str:
+        return self.command or (self.args[0] if isinstance(self.args, list) else "")
+
+    def argv(self) -> list[str]:
+        return list(self.args() if callable(self.args) else self.args)
+
+
+def device_uri(settings: Settings) -> str:
+    """The demo device with the measurement protocol shortened to fit the time budget."""
+    return f"{DEMO_DEVICE}&max_seconds={settings.max_seconds:g}"
+
+
+def _searched_arch(run_dir: Path) -> str:
+    """The searched architecture as `hwnas profile --archs` takes it (canonical text)."""
+    data = json.loads((run_dir / "arch.json").read_text())
+    arch = data["arch"]
+    return arch if isinstance(arch, str) else "-".join(arch) if isinstance(arch, list) else json.dumps(arch)
+
+
+def plan(out: Path, settings: Settings) -> list[Step]:
+    """The demo's steps, in order, as the hwnas commands they run."""
+    store, model, runs = out / "hwnas.db", out / "cpu.latency.json", out / "runs"
+    run_dir, report = runs / "cpu-onnxruntime", out / "report.html"
+    dev = device_uri(settings)
+    profile = ["profile", "--space", SPACE, "--device", dev, "--store", str(store)]
+    blocks = profile + (["--limit", str(settings.blocks_limit)] if settings.blocks_limit else [])
+    return [
+        Step("profile", f"Profiling every candidate block of {SPACE} on {DEMO_DEVICE}", blocks),
+        Step("networks", f"Measuring {settings.archs} random whole networks end to end (to check the predictor)",
+             profile + ["--no-blocks", "--archs", f"random:{settings.archs}", "--seed", "0"]),
+        Step("fit", "Fitting a latency model (lookup table + per-family regressors + network overhead)",
+             ["fit", "--store", str(store), "--device", DEMO_DEVICE, "--space", SPACE, "--out", str(model)],
+             produces=[model]),
+        Step("evaluate", "Evaluating the model on the measured networks (±10% accuracy, Spearman ρ)",
+             ["evaluate", "--model", str(model), "--store", str(store)], required=False),
+        Step("search", f"Searching {SPACE} on digits with the CPU's predicted latency as loss "
+                       f"({settings.search_epochs} epochs)",
+             ["search", "--space", SPACE, "--latency", str(model), "--data", "digits",
+              "--epochs", str(settings.search_epochs), "--out", str(run_dir)], produces=[run_dir / "arch.json"]),
+        Step("train", f"Training the found architecture from scratch on digits ({settings.train_epochs} epochs)",
+             ["train", str(run_dir / "arch.json"), "--data", "digits", "--epochs", str(settings.train_epochs)],
+             required=False),
+        Step("measure", "Measuring the found architecture on the CPU (predicted beside measured)",
+             lambda: profile + ["--no-blocks", "--archs", _searched_arch(run_dir)], required=False,
+             command="profile"),
+        Step("report", "Writing the report",
+             ["report", "--store", str(store), "--device", DEMO_DEVICE, "--model", str(model),
+              "--runs", str(runs), "--out", str(report)], produces=[report]),
+    ]
+
+
+def available_commands() -> set[str]:
+    """Top-level hwnas commands in this build (a step whose command is missing is skipped, and said so)."""
+    from hwnas.cli import app
+
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    names |= {g.name for g in app.registered_groups if g.name}
+    return names
+
+
+def run_hwnas(argv: list[str], log: Path, stream=None) -> int:
+    """Run `python -m hwnas ARGV`, showing its output live and keeping a copy in the demo log."""
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n$ hwnas {shlex.join(argv)}\n")
+        fh.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "hwnas", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            (stream or sys.stdout).write(line)
+            (stream or sys.stdout).flush()
+            fh.write(line)
+        return proc.wait()
+
+
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Folder for the store, model, runs and report (reused: a rerun resumes)."),
+    quick: bool = typer.Option(False, "--quick", help="Fewer networks, shorter timing loops and epochs: a few minutes instead of ~10."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary of the steps at the end."),
+) -> None:
+    """Run the whole loop on the embedded default: profile fbnet-cifar on this CPU, fit, evaluate, search
+    on scikit-learn's digits, train briefly, and write the report; ends with the report's path."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "demo.log"
+    settings = Settings.for_mode(quick)
+    steps = plan(out, settings)
+    have = available_commands()
+    summary: list[dict] = []
+    start = time.monotonic()
+    # with --json, stdout carries only the JSON summary; the running commentary goes to stderr
+    say = Console(stderr=True) if as_json else console
+    stream = sys.stderr if as_json else sys.stdout
+    for i, step in enumerate(steps, 1):
+        command = step.name
+        say.rule(f"[bold]{i}/{len(steps)}[/] {step.title}")
+        if command not in have:
+            if step.required:
+                raise InputError(f"this hwnas build has no `hwnas {command}` command, which the demo needs")
+            say.print(f"[yellow]skipped:[/] this build has no `hwnas {command}` command", highlight=False)
+            summary.append({"step": step.key, "status": "skipped", "reason": f"no hwnas {command}"})
+            continue
+        try:
+            argv = step.argv()
+        except (OSError, KeyError, ValueError) as exc:
+            say.print(f"[yellow]skipped:[/] {exc}", highlight=False)
+            summary.append({"step": step.key, "status": "skipped", "reason": str(exc)})
+            continue
+        say.print(f"[dim]$ hwnas {shlex.join(argv)}[/]", highlight=False)
+        t0 = time.monotonic()
+        code = run_hwnas(argv, log, stream)
+        took = time.monotonic() - t0
+        if code != 0 or any(not p.exists() for p in step.produces):
+            status = f"failed (exit {code})" if code else "produced nothing"
+            summary.append({"step": step.key, "status": status, "seconds": round(took, 1)})
+            if step.required:
+                say.print(f"[bold red]demo stopped:[/] step {step.key} {status}; see {log}", highlight=False)
+                raise typer.Exit(code or 1)
+            say.print(f"[yellow]step {step.key} {status}; continuing[/]", highlight=False)
+            continue
+        summary.append({"step": step.key, "status": "ok", "seconds": round(took, 1)})
+        say.print(f"[green]done[/] in {took:.0f} s", highlight=False)
+    report = steps[-1].produces[0]
+    say.rule(f"demo finished in {time.monotonic() - start:.0f} s")
+    if as_json:
+        print_json({"report": str(report), "out": str(out), "steps": summary})
+        return
+    console.print(f"report: [bold]{report}[/]", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,74 @@
+"""`hwnas demo`: the plan it runs, its bad input, and (slow) the whole loop in --quick mode."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hwnas.commands.demo import DEMO_DEVICE, SPACE, Settings, available_commands, plan
+
+
+def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
+    steps = plan(tmp_path, Settings.for_mode(quick=False))
+    assert [s.key for s in steps] == ["profile", "networks", "fit", "evaluate", "search", "train", "measure", "report"]
+    assert [s.name for s in steps] == ["profile", "profile", "fit", "evaluate", "search", "train", "profile", "report"]
+    profile = steps[0].argv()
+    assert profile[:3] == ["profile", "--space", SPACE]
+    assert profile[profile.index("--device") + 1].startswith(DEMO_DEVICE + "&max_seconds=")
+    search = steps[4].argv()
+    assert search[search.index("--data") + 1] == "digits"
+    assert search[search.index("--latency") + 1] == str(tmp_path / "cpu.latency.json")
+    report = steps[-1].argv()
+    assert report[report.index("--out") + 1] == str(tmp_path / "report.html")
+    assert steps[-1].produces == [tmp_path / "report.html"]
+
+
+def test_quick_mode_does_less_work_than_the_full_demo():
+    quick, full = Settings.for_mode(True), Settings.for_mode(False)
+    assert quick.archs < full.archs and quick.max_seconds < full.max_seconds
+    assert quick.search_epochs < full.search_epochs and quick.train_epochs <= full.train_epochs
+
+
+def test_measure_step_reads_the_searched_architecture(tmp_path):
+    step = plan(tmp_path, Settings.for_mode(True))[6]
+    run = tmp_path / "runs" / "cpu-onnxruntime"
+    run.mkdir(parents=True)
+    (run / "arch.json").write_text(json.dumps({"space": SPACE, "arch": ["k3_e1"] * 22}))
+    argv = step.argv()
+    assert argv[argv.index("--archs") + 1] == "-".join(["k3_e1"] * 22)
+
+
+def test_the_commands_the_demo_needs_first_and_last_exist():
+    have = available_commands()
+    assert {"profile", "report", "demo"} <= have
+
+
+def test_out_that_is_a_file_is_refused(cli, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    proc = cli("demo", "--out", str(target))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not a folder" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_quick_demo_runs_the_whole_loop_and_ends_with_the_report(cli, tmp_path):
+    missing = {"fit", "search"} - available_commands()
+    if missing:
+        pytest.skip(f"this build lacks hwnas {', '.join(sorted(missing))}, which the demo drives")
+    out = tmp_path / "demo"
+    proc = cli("demo", "--quick", "--out", str(out), timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    last = [line for line in proc.stdout.splitlines() if line.strip()][-1]
+    assert last == f"report: {out / 'report.html'}"
+    for title in ("Profiling", "Fitting", "Searching", "Writing the report"):
+        assert title in proc.stdout
+    page = (out / "report.html").read_text()
+    assert "median latency of each candidate block" in page
+    assert "Search results" in page and re.search(r'<img src="data:image/png;base64,[^"]+" alt="scatter: accuracy', page)
+    assert (out / "cpu.latency.json").is_file() and (out / "runs" / "cpu-onnxruntime" / "arch.json").is_file()
+    assert Path(out / "demo.log").read_text().count("$ hwnas ") >= 6
