@@ -251,6 +251,18 @@ class AdbPhone(Device):
             self._info = info
         return dict(self._info)
 
+    @property
+    def threads(self) -> int:
+        """Threads passed to benchmark_model: the URI's, else 1 (kernel-level tables are single-threaded)."""
+        return self.uri.threads or 1
+
+    @property
+    def identity(self) -> str:
+        """As Device.identity, but with the thread count actually used rather than 0 for "unset"."""
+        info = self.info()
+        return "|".join([info["hardware_id"], self.uri.runtime, str(info["runtime_version"]),
+                         f"threads={self.threads}", f"cores={self.uri.option('cores') or 'all'}"])
+
     def thermal(self) -> dict[str, Any] | None:
         _, out = self.shell(_SCRIPT_THERMAL)
         return parse_thermal(split_sections(out))
@@ -285,7 +297,7 @@ class AdbPhone(Device):
         """The exact command line run on the device, every argument quoted."""
         warmup = self.uri.option("warmup", 10)
         runs = self.uri.option("runs") or self.uri.option("min_runs") or 50
-        argv = [self.binary, f"--graph={graph}", f"--num_threads={self.uri.threads or 1}",
+        argv = [self.binary, f"--graph={graph}", f"--num_threads={self.threads}",
                 f"--warmup_runs={warmup}", f"--num_runs={runs}", "--warmup_min_secs=0", "--min_secs=0"]
         if self.uri.cores:
             argv = ["taskset", core_mask(self.uri.cores)] + argv
@@ -317,7 +329,7 @@ class AdbPhone(Device):
             if not (after and after.get("throttled")):
                 break
         m.extra.update(command=command, thermal_history=history, thermal_retries=len(history) - 1,
-                       throttled=bool(after and after.get("throttled")), threads=self.uri.threads or 1,
+                       throttled=bool(after and after.get("throttled")), threads=self.threads,
                        cores=self.uri.option("cores"))
         if m.extra["throttled"]:
             m.settled = False

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from search.space import InputError
 
-__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "main"]
+__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "serve", "main"]
 
 CNXN, AUTH, OPEN, OKAY, CLSE, WRTE = 0x4E584E43, 0x48545541, 0x4E45504F, 0x59414B4F, 0x45534C43, 0x45545257
 AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
@@ -551,23 +551,10 @@ def _unlink(path: str) -> None:
         pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: serve until SIGTERM/SIGINT, printing the bound address first."""
-    ap = argparse.ArgumentParser(prog="python -m devices.adbd", description=(
-        "Serve ADB (shell and sync) on this Linux host so the hwnas phone path, adb-shell and "
-        "Debian's adb client can use it like a phone. Executes commands as the current user."))
-    ap.add_argument("--port", type=int, default=5555, help="TCP port (0 picks a free one; printed on start)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    ap.add_argument("--keys", default="~/.android/adbkey.pub",
-                    help="authorized public keys, adbkey.pub format, one per line")
-    ap.add_argument("--verbose", action="store_true", help="log refused connections to stderr")
-    args = ap.parse_args(argv)
-    try:
-        keys = load_authorized_keys(args.keys)
-        daemon = AdbDaemon(args.host, args.port, keys, quiet=not args.verbose)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def serve(host: str, port: int, keys_path: str | Path) -> None:
+    """Serve until SIGTERM/SIGINT, printing the bound address first; InputError on bad keys or port."""
+    keys = load_authorized_keys(keys_path)
+    daemon = AdbDaemon(host, port, keys, quiet=False)
     stopping = threading.Event()
 
     def _stop(*_: Any) -> None:
@@ -580,6 +567,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"adbd listening on {daemon.host}:{daemon.port} ({len(keys)} authorized key(s))", flush=True)
     daemon.serve_forever()
     daemon.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: `python -m devices.adbd --port 5555 --keys ~/.android/adbkey.pub [--host 127.0.0.1]`."""
+    ap = argparse.ArgumentParser(prog="python -m devices.adbd", description=(
+        "Serve ADB (shell and sync) on this Linux host so the hwnas phone path, adb-shell and "
+        "Debian's adb client can use it like a phone. Executes commands as the current user."))
+    ap.add_argument("--port", type=int, default=5555, help="TCP port (0 picks a free one; printed on start)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    ap.add_argument("--keys", default="~/.android/adbkey.pub",
+                    help="authorized public keys, adbkey.pub format, one per line")
+    args = ap.parse_args(argv)
+    try:
+        serve(args.host, args.port, args.keys)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,0 +1,90 @@
+"""`hwnas adb keygen | serve | install-runner`: the ADB key, the loopback daemon and the benchmark runner.
+
+Measuring on a phone itself goes through `hwnas devices adb://...` and `hwnas bench --device adb://...`;
+these commands set up what that path needs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from hwnas.output import console, print_json
+from search.space import InputError
+
+adb_app = typer.Typer(help="ADB set-up: your key, a loopback ADB daemon for phone-less runs, the benchmark runner.",
+                      no_args_is_help=True)
+
+
+@adb_app.command("keygen")
+def keygen_cmd(
+    path: Optional[Path] = typer.Option(None, "--path", help="Private key file (default ~/.android/adbkey, "
+                                                             "the key adb and your phones already use)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the key paths as JSON."),
+) -> None:
+    """Create the ADB RSA key (mode 0600) if it does not exist yet, and show its public half.
+
+    The public key (adbkey.pub) is what a phone asks you to accept, and what
+    `hwnas adb serve --keys` authorises.
+    """
+    from devices.adb import load_signer
+
+    key = (path or Path.home() / ".android" / "adbkey").expanduser()
+    existed = key.exists()
+    load_signer(key)
+    result = {"private_key": str(key), "public_key": f"{key}.pub", "created": not existed,
+              "mode": oct(os.stat(key).st_mode & 0o777)}
+    if json_out:
+        print_json(result)
+        return
+    what = "created" if not existed else "exists"
+    console.print(f"{escape(str(key))} ({what}, mode {result['mode']})\npublic key: {escape(result['public_key'])}",
+                  highlight=False)
+
+
+@adb_app.command("serve")
+def serve_cmd(
+    port: int = typer.Option(5555, "--port", help="TCP port; 0 picks a free one (printed on start)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; loopback unless you mean to expose this host."),
+    keys: Path = typer.Option(Path("~/.android/adbkey.pub"), "--keys",
+                              help="Authorized public keys (adbkey.pub format, one per line); others are refused."),
+) -> None:
+    """Serve ADB (shell + sync) on this Linux host until Ctrl-C, so adb://HOST:PORT works without a phone.
+
+    Same as `python -m devices.adbd`. Commands run as the current user: bind to
+    loopback unless the network is yours.
+    """
+    from devices.adbd import serve
+
+    serve(host, port, keys)
+
+
+@adb_app.command("install-runner")
+def install_runner_cmd(
+    directory: Path = typer.Argument(..., help="Where to write the `benchmark_model` wrapper."),
+    json_out: bool = typer.Option(False, "--json", help="Print the path as JSON."),
+) -> None:
+    """Install a benchmark_model-compatible LiteRT runner as DIR/benchmark_model on this host.
+
+    Point a device at it with `--benchmark-binary DIR/benchmark_model` or `?binary=`.
+    """
+    from devices.benchmark_runner import install
+
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory} exists and is not a directory")
+    try:
+        target = install(directory)
+    except OSError as exc:
+        raise InputError(f"cannot write the runner into {directory}: {exc.strerror or exc}") from None
+    if json_out:
+        print_json({"binary": str(target)})
+    else:
+        console.print(f"installed {escape(str(target))}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(adb_app, name="adb")
