@@ -32,6 +32,8 @@ __all__ = [
     "PRESETS",
     "get_preset",
     "resolve_arch",
+    "PRESET_FACTORIES",
+    "register_preset",
 ]
 
 
@@ -438,6 +440,7 @@ def _load_extensions() -> None:
     # Spaces defined in sibling modules register themselves on import.
     from search import fbnetv2_space  # noqa: F401
     from search import fbnetv2_small  # noqa: F401
+    from search import fbnetv2_presets  # noqa: F401
 
 
 # --------------------------------------------------------------------------- architectures
@@ -507,11 +510,29 @@ PRESETS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
 }
 
 
+#: name → factory of (space, arch) for presets that are not op tuples of a registered space
+#: (FBNetV2's published models are fixed block lists); extension modules register them.
+PRESET_FACTORIES: dict[str, Callable[[], tuple[SearchSpace, Any]]] = {}
+
+
+def register_preset(name: str) -> Callable[[Callable[[], tuple[SearchSpace, Any]]], Callable[[], tuple[SearchSpace, Any]]]:
+    """Register a preset whose factory returns its own (space, arch)."""
+
+    def deco(fn: Callable[[], tuple[SearchSpace, Any]]) -> Callable[[], tuple[SearchSpace, Any]]:
+        PRESET_FACTORIES[name] = fn
+        return fn
+
+    return deco
+
+
 def get_preset(name: str) -> tuple[SearchSpace, tuple[str, ...]]:
+    _load_extensions()
+    if name in PRESET_FACTORIES:
+        return PRESET_FACTORIES[name]()
     try:
         space_name, ops, options = PRESETS[name]
     except KeyError:
-        raise InputError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+        raise InputError(f"unknown preset {name!r}; known: {', '.join(sorted({*PRESETS, *PRESET_FACTORIES}))}") from None
     return get_space(space_name, **options), ops
 
 
@@ -522,6 +543,9 @@ def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace,
     ops are placed in that macro-architecture, e.g. FBNet-B at 32x32).
     """
     text = text.strip()
+    _load_extensions()
+    if text.lower() in PRESET_FACTORIES:
+        return get_preset(text.lower())
     if text.lower() in PRESETS:
         space, ops = get_preset(text.lower())
         if space_name and space_name != space.name:
