@@ -12,7 +12,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, Text
                            TimeRemainingColumn)
 
 from devices.base import DeviceError
-from hwnas.output import console, print_json, table
+from hwnas.output import console, print_json
 from search.space import InputError, get_space
 
 _HELP = """Measure every unique block of a search space on one or more devices, into a resumable SQLite store.
@@ -69,6 +69,16 @@ class _Display:
                                  current=current)
 
 
+def _summary_lines(space: str, store: Path, summaries) -> list[str]:
+    """One line per device: plain text reads at any terminal width and greps well."""
+    lines = [f"profile of {space} into {store}:"]
+    for s in summaries:
+        status = "failed" if s.failed else ("stopped" if s.skipped + s.measured < s.total else "complete")
+        lines.append(f"  {s.device}: {status} - {s.total} items, {s.skipped} already stored, {s.measured} measured, "
+                     f"{s.retried} re-queued, {len(s.flagged)} flagged (never settled), {s.wall_s:.1f} s")
+    return lines
+
+
 def profile(
     space: str = typer.Option(..., "--space", help="Search space whose unique blocks are measured (fbnet-cifar, fbnet, fbnetv2)."),
     device: List[str] = typer.Option(..., "--device", help="Device URI, e.g. 'cpu:onnxruntime?threads=1' or adb://SERIAL; repeat for several devices."),
@@ -111,12 +121,8 @@ def profile(
     if as_json:
         print_json(result)
     else:
-        rows = [(s.device, s.total, s.skipped, s.measured, s.retried, len(s.flagged), f"{s.wall_s:.1f}",
-                 "failed" if s.failed else ("stopped" if s.skipped + s.measured < s.total else "complete"))
-                for s in summaries]
-        console.print(table(f"profile of {space} into {store}", ["device", "items", "already stored", "measured",
-                                                                  "retried", "flagged", "wall s", "status"],
-                            rows, right=("items", "already stored", "measured", "retried", "flagged", "wall s")))
+        for line in _summary_lines(space, store, summaries):
+            console.print(line, markup=False, highlight=False)
     failed = [s for s in summaries if s.failed]
     if failed:
         raise DeviceError("; ".join(f"{s.device}: {s.failed}" for s in failed)
