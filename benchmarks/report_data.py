@@ -96,7 +96,7 @@ def device_rows(devices: pd.DataFrame) -> list[dict[str, Any]]:
                 info = {"info": info}
         info = info if isinstance(info, Mapping) else {}
         ordered = [k for k in _INFO_KEYS if k in info] + sorted(k for k in info if k not in _INFO_KEYS)
-        details = [(k, _short(info[k])) for k in ordered]
+        details = [(k, _short(info[k])) for k in ordered if info[k] not in (None, "", [], {})]
         rows.append({"device": str(row["device"]), "uri": str(row.get("device_uri", "")),
                      "n_blocks": int(row.get("n_blocks", 0) or 0), "n_networks": int(row.get("n_networks", 0) or 0),
                      "details": details})

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.report import build_context, history_curves, md_escape, render_report, write_atomic
 from benchmarks.report_data import infer_space, noise_table, prediction_metrics, relative_ratio, throttled
-from report_sample import block_frame, sample_data
+from benchmarks.report_sample import block_frame, sample_data
 from search.space import InputError, get_space
 
 EVIL = "<script>alert('x')</script>"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks.report import render_report, write_atomic
-from report_sample import sample_data
+from benchmarks.report_sample import sample_data
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from report_sample import fill_store, sample_data
+from benchmarks.report_sample import fill_store, sample_data
 from search.space import get_space
 
 

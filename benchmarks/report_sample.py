@@ -1,4 +1,4 @@
-"""Synthetic report inputs shaped exactly like the store's DataFrames (contract 2), for the report tests.
+"""Synthetic report inputs shaped exactly like the store's DataFrames (contract 2): for tests and the benchmark.
 
 Latencies follow a simple cost formula per block with a device-specific
 bias per kernel size, so two devices genuinely disagree about which blocks
@@ -8,6 +8,7 @@ are cheap — what the ratio heatmap must show.
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,21 +63,19 @@ def network_frame(device: str, uri: str, blocks: pd.DataFrame, n: int = 12, seed
     return pd.DataFrame(rows)
 
 
-def sample_data(names: tuple[str, str] = ("cpu-a", "cpu-b"), with_model: bool = True,
+def sample_data(names: Sequence[str] = ("cpu-a", "cpu-b"), with_model: bool = True,
                 with_runs: bool = True) -> ReportData:
-    """Two devices that disagree about k5 blocks, a model for the first, and one search run per device."""
-    a, b = names
-    ba = block_frame(a, f"{a}:onnxruntime?threads=1", k5_bias=1.0, speed=1.0, seed=0)
-    bb = block_frame(b, f"{b}:onnxruntime?threads=1", k5_bias=1.8, speed=0.5, seed=1)
-    na = network_frame(a, f"{a}:onnxruntime?threads=1", ba)
+    """Devices that disagree about k5 blocks, a model for the first, and one search run on each of the first two."""
+    frames = [block_frame(n, f"{n}:onnxruntime?threads=1", k5_bias=1.0 + 0.8 * i, speed=1.0 / (1 + i), seed=i)
+              for i, n in enumerate(names)]
+    a = names[0]
+    na = network_frame(a, f"{a}:onnxruntime?threads=1", frames[0])
     devices = pd.DataFrame([
-        {"device": a, "device_uri": f"{a}:onnxruntime?threads=1",
-         "info": {"cpu": "Test CPU A", "cores": 2, "runtime": "onnxruntime", "runtime_version": "1.20.0",
-                  "hardware_id": "hw-a"}, "n_blocks": len(ba), "n_networks": len(na)},
-        {"device": b, "device_uri": f"{b}:onnxruntime?threads=1",
-         "info": {"cpu": "Test CPU B", "cores": 8, "runtime": "onnxruntime", "runtime_version": "1.20.0",
-                  "hardware_id": "hw-b"}, "n_blocks": len(bb), "n_networks": 0},
-    ])
+        {"device": n, "device_uri": f"{n}:onnxruntime?threads=1",
+         "info": {"cpu": f"Test CPU {chr(65 + i)}", "cores": 2 + 6 * i, "runtime": "onnxruntime",
+                  "runtime_version": "1.20.0", "hardware_id": f"hw-{i}"},
+         "n_blocks": len(frames[i]), "n_networks": len(na) if i == 0 else 0}
+        for i, n in enumerate(names)])
     preds = pd.DataFrame()
     if with_model:
         rng = np.random.default_rng(3)
@@ -86,7 +85,7 @@ def sample_data(names: tuple[str, str] = ("cpu-a", "cpu-b"), with_model: bool = 
     runs = []
     if with_runs:
         space = get_space("fbnet-cifar")
-        for i, dev in enumerate((a, b)):
+        for i, dev in enumerate(names[:2]):
             ops = [space.candidates[(j + 3 * i) % 4 * 2 + (i % 2)] for j in range(space.num_layers)]
             history = [{"epoch": e, "val_accuracy": 0.5 + 0.1 * e, "expected_latency_ms": 3.0 - 0.2 * e}
                        for e in range(4)]
@@ -95,7 +94,7 @@ def sample_data(names: tuple[str, str] = ("cpu-a", "cpu-b"), with_model: bool = 
             runs.append(RunSummary(name=f"s{i + 1}", space="fbnet-cifar", device=dev, arch="-".join(ops),
                                    predicted_ms=2.5 + i, target_ms=2.0, accuracy=0.9 - 0.05 * i,
                                    accuracy_source="train", ops=ops, history=history, candidates=cands))
-    return ReportData(devices=devices, blocks=pd.concat([ba, bb], ignore_index=True), networks=na,
+    return ReportData(devices=devices, blocks=pd.concat(frames, ignore_index=True), networks=na,
                       predictions=preds, runs=runs, space=get_space("fbnet-cifar"), tool_version="0.1.0",
                       sources={"store": "hwnas.db"})
 
