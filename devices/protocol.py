@@ -63,7 +63,8 @@ class Policy:
         """Policy from a URI's query (`warmup`, `runs`, `min_runs`, `max_runs`, `max_seconds`).
 
         `runs=N` asks for exactly N timed runs (as `benchmark_model --num_runs`
-        does), so it sets both bounds; `defaults` override the dataclass
+        does), so it sets both bounds and lifts the time cap unless
+        `max_seconds` is also given; `defaults` override the dataclass
         defaults before the URI does.
         """
         parsed = parse_uri(uri) if isinstance(uri, str) else uri
@@ -79,6 +80,8 @@ class Policy:
         runs = parsed.option("runs")
         if runs is not None:
             values["min_runs"] = values["max_runs"] = runs
+            if parsed.option("max_seconds") is None:
+                values["max_seconds"] = math.inf  # N runs asked for are N runs done
         # An explicit min_runs above the default cap lifts the cap rather than failing.
         if "min_runs" in values and "max_runs" not in values:
             values["max_runs"] = max(values["min_runs"], cls.max_runs)

@@ -79,6 +79,7 @@ def test_loop_uses_times_the_runner_reports_itself():
 def test_policy_from_uri():
     p = Policy.from_uri("cpu:onnxruntime?warmup=2&runs=7&max_seconds=1.5")
     assert (p.warmup, p.min_runs, p.max_runs, p.max_seconds) == (2, 7, 7, 1.5)
+    assert Policy.from_uri("cpu?runs=7").max_seconds == float("inf")
     assert Policy.from_uri("cpu").warmup == 10
     assert Policy.from_uri("cpu?min_runs=5000").max_runs == 5000
     assert Policy.from_uri("cpu?max_runs=3").min_runs == 3
@@ -91,3 +92,12 @@ def test_policy_rejects_bad_values_as_user_errors():
         Policy.from_uri("cpu?max_seconds=0")
     with pytest.raises(InputError):
         Policy.from_uri("cpu?runs=abc")
+
+
+def test_loop_stops_at_the_time_cap_and_says_unsettled():
+    import time
+
+    m = measure_loop(lambda: time.sleep(0.01), Policy(warmup=0, min_runs=10, max_runs=2000, max_seconds=0.1,
+                                                      target_rel_ci=1e-9))
+    assert not m.settled
+    assert 3 <= len(m.samples_ms) < 2000
