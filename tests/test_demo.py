@@ -8,32 +8,41 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.commands.demo import DEMO_DEVICE, SPACE, Settings, available_commands, plan
+from hwnas.commands.demo import COMPARE_DEVICE, DEMO_DEVICE, SPACE, Settings, available_commands, plan
 
 
 def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
     steps = plan(tmp_path, Settings.for_mode(quick=False))
-    assert [s.key for s in steps] == ["profile", "networks", "fit", "evaluate", "search", "train", "measure", "report"]
-    assert [s.name for s in steps] == ["profile", "profile", "fit", "evaluate", "search", "train", "profile", "report"]
+    assert [s.key for s in steps] == ["profile", "compare1", "networks", "fit", "evaluate", "search", "train",
+                                      "measure", "report"]
+    assert [s.name for s in steps] == ["profile", "profile", "profile", "fit", "evaluate", "search", "train",
+                                       "profile", "report"]
     profile = steps[0].argv()
     assert profile[:3] == ["profile", "--space", SPACE]
     assert profile[profile.index("--device") + 1].startswith(DEMO_DEVICE + "&max_seconds=")
-    search = steps[4].argv()
+    assert steps[1].argv()[steps[1].argv().index("--device") + 1].startswith(COMPARE_DEVICE + "&")
+    search = steps[5].argv()
     assert search[search.index("--data") + 1] == "digits"
     assert search[search.index("--latency") + 1] == str(tmp_path / "cpu.latency.json")
     report = steps[-1].argv()
     assert report[report.index("--out") + 1] == str(tmp_path / "report.html")
     assert steps[-1].produces == [tmp_path / "report.html"]
+    # the report compares the devices whose profile succeeded, never one that failed
+    assert [report[i + 1] for i, a in enumerate(report) if a == "--device"] == [DEMO_DEVICE]
+    steps[1].ok = True
+    report = steps[-1].argv()
+    assert [report[i + 1] for i, a in enumerate(report) if a == "--device"] == [DEMO_DEVICE, COMPARE_DEVICE]
 
 
 def test_quick_mode_does_less_work_than_the_full_demo():
     quick, full = Settings.for_mode(True), Settings.for_mode(False)
     assert quick.archs < full.archs and quick.max_seconds < full.max_seconds
     assert quick.search_epochs < full.search_epochs and quick.train_epochs <= full.train_epochs
+    assert quick.compare == () and full.compare == (COMPARE_DEVICE,)
 
 
 def test_measure_step_reads_the_searched_architecture(tmp_path):
-    step = plan(tmp_path, Settings.for_mode(True))[6]
+    step = [s for s in plan(tmp_path, Settings.for_mode(True)) if s.key == "measure"][0]
     run = tmp_path / "runs" / "cpu-onnxruntime"
     run.mkdir(parents=True)
     (run / "arch.json").write_text(json.dumps({"space": SPACE, "arch": ["k3_e1"] * 22}))

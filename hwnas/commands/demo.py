@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import typer
 
@@ -31,6 +31,8 @@ from search.space import InputError
 #: The demo's device: ONNX Runtime on one thread, the setting latency tables are made with.
 DEMO_DEVICE = "cpu:onnxruntime?threads=1"
 SPACE = "fbnet-cifar"
+#: The full demo's second device: PyTorch eager on the same core, so the report has a comparison to draw.
+COMPARE_DEVICE = "cpu:torch?threads=1"
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,17 @@ class Settings:
     """How much work each step does: the full demo (~10 min on 2 cores) or `--quick` (a few minutes)."""
 
     archs: int
-    blocks_limit: Optional[int]
     max_seconds: float
     search_epochs: int
     train_epochs: int
+    compare: tuple[str, ...] = ()  # more devices profiled for the report's device comparison
 
     @classmethod
     def for_mode(cls, quick: bool) -> "Settings":
         if quick:
-            return cls(archs=6, blocks_limit=None, max_seconds=0.05, search_epochs=2, train_epochs=1)
-        return cls(archs=20, blocks_limit=None, max_seconds=0.3, search_epochs=6, train_epochs=4)
+            return cls(archs=6, max_seconds=0.05, search_epochs=2, train_epochs=1)
+        return cls(archs=20, max_seconds=0.3, search_epochs=6, train_epochs=4,
+                   compare=(COMPARE_DEVICE,))
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Step:
     required: bool = True
     produces: list[Path] = field(default_factory=list)
     command: str = ""  # the hwnas command, where `args` is only known once earlier steps ran
+    ok: bool = False   # set once the step succeeded; later steps may depend on it
 
     @property
     def name(self) -> str:
@@ -69,9 +73,9 @@ class Step:
         return list(self.args() if callable(self.args) else self.args)
 
 
-def device_uri(settings: Settings) -> str:
-    """The demo device with the measurement protocol shortened to fit the time budget."""
-    return f"{DEMO_DEVICE}&max_seconds={settings.max_seconds:g}"
+def device_uri(settings: Settings, base: str = DEMO_DEVICE) -> str:
+    """A demo device with the measurement protocol shortened to fit the time budget."""
+    return f"{base}&max_seconds={settings.max_seconds:g}"
 
 
 def _searched_arch(run_dir: Path) -> str:
@@ -87,9 +91,18 @@ def plan(out: Path, settings: Settings) -> list[Step]:
     run_dir, report = runs / "cpu-onnxruntime", out / "report.html"
     dev = device_uri(settings)
     profile = ["profile", "--space", SPACE, "--device", dev, "--store", str(store)]
-    blocks = profile + (["--limit", str(settings.blocks_limit)] if settings.blocks_limit else [])
+    compare = [Step(f"compare{i + 1}", f"Profiling the same blocks on {uri}, for the device comparison",
+                    ["profile", "--space", SPACE, "--device", device_uri(settings, uri), "--store", str(store)],
+                    required=False) for i, uri in enumerate(settings.compare)]
+
+    def report_args() -> list[str]:  # a comparison device whose profile failed is left out, not fatal
+        uris = [DEMO_DEVICE, *(uri for uri, step in zip(settings.compare, compare) if step.ok)]
+        return ["report", "--store", str(store), *(a for u in uris for a in ("--device", u)),
+                "--model", str(model), "--runs", str(runs), "--out", str(report)]
+
     return [
-        Step("profile", f"Profiling every candidate block of {SPACE} on {DEMO_DEVICE}", blocks),
+        Step("profile", f"Profiling every candidate block of {SPACE} on {DEMO_DEVICE}", profile),
+        *compare,
         Step("networks", f"Measuring {settings.archs} random whole networks end to end (to check the predictor)",
              profile + ["--no-blocks", "--archs", f"random:{settings.archs}", "--seed", "0"]),
         Step("fit", "Fitting a latency model (lookup table + per-family regressors + network overhead)",
@@ -108,8 +121,7 @@ def plan(out: Path, settings: Settings) -> list[Step]:
              lambda: profile + ["--no-blocks", "--archs", _searched_arch(run_dir)], required=False,
              command="profile"),
         Step("report", "Writing the report",
-             ["report", "--store", str(store), "--device", DEMO_DEVICE, "--model", str(model),
-              "--runs", str(runs), "--out", str(report)], produces=[report]),
+             report_args, produces=[report], command="report"),
     ]
 
 
@@ -183,6 +195,7 @@ def demo(
                 raise typer.Exit(code or 1)
             say.print(f"[yellow]step {step.key} {status}; continuing[/]", highlight=False)
             continue
+        step.ok = True
         summary.append({"step": step.key, "status": "ok", "seconds": round(took, 1)})
         say.print(f"[green]done[/] in {took:.0f} s", highlight=False)
     report = steps[-1].produces[0]
