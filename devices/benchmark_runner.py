@@ -85,7 +85,7 @@ def phase_line(samples_us: list[float]) -> str:
             f"max={int(max(samples_us))} avg={avg:.6g} std={int(round(std))}")
 
 
-def _phase(interp, runs: int, min_secs: float, max_secs: float, delay: float, label: str) -> list[float]:
+def _phase(interp, runs: int, min_secs: float, max_secs: float, delay: float) -> list[float]:
     print(f"INFO: Running benchmark for at least {runs} iterations and at least {min_secs:g} seconds "
           f"but terminate if exceeding {max_secs:g} seconds.", flush=True)
     samples: list[float] = []
@@ -147,8 +147,8 @@ def run(flags: Flags) -> int:
     print(f"INFO: Loaded model {flags.graph}\nINFO: The input model file size (MB): {size_mb:.6g}\n"
           f"INFO: Initialized session in {init_us / 1000:.3f}ms.", flush=True)
     try:
-        warm = _phase(interp, max(flags.warmup_runs, 1), flags.warmup_min_secs, flags.max_secs, -1, "warmup")
-        timed = _phase(interp, max(flags.num_runs, 1), flags.min_secs, flags.max_secs, flags.run_delay, "regular")
+        warm = _phase(interp, max(flags.warmup_runs, 1), flags.warmup_min_secs, flags.max_secs, -1)
+        timed = _phase(interp, max(flags.num_runs, 1), flags.min_secs, flags.max_secs, flags.run_delay)
     except (RuntimeError, ValueError) as exc:
         print(f"ERROR: Failed to invoke interpreter: {exc}\nBenchmarking failed.", flush=True)
         return 1

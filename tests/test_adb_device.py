@@ -94,6 +94,26 @@ def test_info_and_identity_on_a_linux_host(daemon, runner):
 
 
 @pytest.mark.slow
+def test_info_reads_android_properties_and_thermal_when_present(daemon, tmp_path, monkeypatch):
+    """Fake getprop/dumpsys on the daemon's PATH stand in for a phone's."""
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    (bindir / "getprop").write_text("#!/bin/sh\necho '[ro.product.model]: [Pixel 4]'\n"
+                                    "echo '[ro.board.platform]: [msmnile]'\necho '[ro.build.version.release]: [12]'\n"
+                                    "echo '[ro.serialno]: [9A1X]'\n")
+    (bindir / "dumpsys").write_text('#!/bin/sh\n[ "$1" = thermalservice ] && echo "Thermal Status: 0"\n'
+                                    '[ "$1" = battery ] && echo "  temperature: 301"\ntrue\n')
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    with open_device(uri(daemon, cores="0-1")) as dev:
+        info = dev.info()
+        assert (info["model"], info["soc"], info["android_version"]) == ("Pixel 4", "msmnile", "12")
+        assert info["os"] == "Android 12" and info["battery_temp_c"] == 30.1
+        assert info["thermal"]["status"] == 0 and info["thermal"]["throttled"] is False
+        assert dev.identity.startswith("Pixel 4:9A1X|benchmark_model|missing|threads=1|cores=0-1")
+
+
 def test_measure_tflite_with_taskset_and_cleanup(daemon, runner, tflite):
     with open_device(uri(daemon, runner, threads=1, cores="0", warmup=3, runs=20)) as dev:
         m = dev.measure(tflite)
@@ -106,6 +126,11 @@ def test_measure_tflite_with_taskset_and_cleanup(daemon, runner, tflite):
         assert "thermal_before" in m.to_dict() and m.extra["thermal_retries"] == 0
         m2 = dev.measure(tflite)  # same content: pushed once
         assert m2.n == 20 and len(list(Path(workdir).iterdir())) == 1
+        import torch  # a torch module is exported to .tflite (cached by key) and pushed
+
+        block = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1)).eval()
+        m3 = dev.measure(block, (1, 4, 8, 8), key="test-adb-conv1x1")
+        assert m3.n == 20 and len(list(Path(workdir).iterdir())) == 2
     assert not Path(workdir).exists()
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.exceptions import PushFailedError
 
-from devices.adbd import AdbDaemon, load_authorized_keys
+from devices.adbd import AUTH, CLSE, CNXN, HEADER, OKAY, OPEN, WRTE, AdbDaemon, load_authorized_keys, pack
 from search.space import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,3 +170,94 @@ def test_debian_adb_client_connects_shells_and_pushes(tmp_path):
             assert pulled.read_text() == "hello from adb\n"
         finally:
             adb("kill-server")
+
+
+class RawClient:
+    """Speaks the wire format directly, to check what adb-shell never exercises."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+
+    def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
+        self.sock.sendall(pack(command, arg0, arg1, data))
+
+    def recv(self) -> tuple[int, int, int, bytes]:
+        def exact(n: int) -> bytes:
+            buf = b""
+            while len(buf) < n:
+                chunk = self.sock.recv(n - len(buf))
+                if not chunk:
+                    raise ConnectionError("closed")
+                buf += chunk
+            return buf
+
+        command, arg0, arg1, length, check, magic = HEADER.unpack(exact(HEADER.size))
+        assert magic == command ^ 0xFFFFFFFF
+        data = exact(length)
+        assert check == sum(data) & 0xFFFFFFFF  # the daemon always sends correct sums
+        return command, arg0, arg1, data
+
+    def closed(self) -> bool:
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionError, socket.timeout):
+            return True
+
+
+def test_known_public_key_is_rechallenged_then_admitted(daemon, keypair):
+    signer = CryptographySigner(str(keypair))
+    c = RawClient(daemon.port)
+    c.send(CNXN, 0x01000000, 1 << 20, b"host::\0")
+    command, kind, _, token = c.recv()
+    assert (command, kind, len(token)) == (AUTH, 1, 20)
+    c.send(AUTH, 3, 0, signer.GetPublicKey() + b"\0")  # "I have no signature, here is my key"
+    command, kind, _, token2 = c.recv()
+    assert (command, kind) == (AUTH, 1) and token2 != token  # must still prove it holds the private key
+    c.send(AUTH, 2, 0, signer.Sign(token2))
+    command, version, maxdata, banner = c.recv()
+    assert command == CNXN and banner.startswith(b"device::") and b"features=" in banner
+    c.send(OPEN, 7, 0, b"framebuffer:\0")  # a service the daemon does not offer is refused
+    assert c.recv()[:3] == (CLSE, 0, 7)
+    c.send(OPEN, 8, 0, b"shell:echo raw\0")
+    command, local, remote, _ = c.recv()
+    assert (command, remote) == (OKAY, 8)
+    command, _, _, data = c.recv()
+    assert (command, data) == (WRTE, b"raw\n")
+
+
+def test_unknown_public_key_and_bad_checksum_drop_the_connection(daemon, tmp_path):
+    keygen(str(tmp_path / "stranger"))
+    c = RawClient(daemon.port)
+    c.send(CNXN, 0x01000000, 1 << 20, b"host::\0")
+    c.recv()
+    c.send(AUTH, 3, 0, CryptographySigner(str(tmp_path / "stranger")).GetPublicKey() + b"\0")
+    assert c.closed()
+    c2 = RawClient(daemon.port)
+    frame = bytearray(pack(CNXN, 0x01000000, 1 << 20, b"host::\0"))
+    frame[16] ^= 0xFF  # corrupt data_check
+    c2.sock.sendall(bytes(frame))
+    assert c2.closed()
+
+
+def test_stop_kills_running_shells(keypair, tmp_path):
+    marker = tmp_path / "still-running"
+    d = AdbDaemon(keys=load_authorized_keys(str(keypair) + ".pub")).start()
+    dev = client(d.port, keypair)
+    t = threading.Thread(target=lambda: _swallow(lambda: dev.shell(f"sleep 30; touch {marker}", read_timeout_s=40)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while not d._procs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    procs = list(d._procs)
+    assert procs
+    d.stop()
+    assert all(p.poll() is not None for p in procs)
+    t.join(30)
+    assert not marker.exists()
+
+
+def _swallow(fn) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the client sees its daemon vanish; only the daemon side is checked
+        pass
