@@ -16,8 +16,6 @@ platform-tools 29 and adb-shell 0.4.4 (see REFERENCE.md, "ADB").
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import os
 import queue
 import secrets
@@ -31,10 +29,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devices.adbd_auth import decode_android_pubkey, load_authorized_keys, same_key, verify_token
+from devices.adbd_sync import SYNC_MAX_CHUNK, run_sync
 from search.space import InputError
 
 __all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "serve", "main"]
@@ -43,10 +41,7 @@ CNXN, AUTH, OPEN, OKAY, CLSE, WRTE = 0x4E584E43, 0x48545541, 0x4E45504F, 0x59414
 AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
 VERSION = 0x01000000
 MAX_DATA = 1024 * 1024
-SYNC_MAX_CHUNK = 64 * 1024
 HEADER = struct.Struct("<6I")
-#: Android's RSAPublicKey struct: word count, n0inv, modulus (LE), rr (LE), exponent.
-_PUBKEY = struct.Struct("<LL256s256sL")
 #: Seconds a stream writer waits for the client's OKAY before giving up on the connection.
 ACK_TIMEOUT_S = 60.0
 #: Seconds a client may take to finish the handshake.
@@ -67,53 +62,6 @@ def checksum(data: bytes) -> int:
 def pack(command: int, arg0: int, arg1: int, data: bytes = b"") -> bytes:
     """Header and payload in one buffer, so one send() carries both (no Nagle stall)."""
     return HEADER.pack(command, arg0, arg1, len(data), checksum(data), command ^ 0xFFFFFFFF) + data
-
-
-def decode_android_pubkey(text: str) -> rsa.RSAPublicKey:
-    """`base64(struct) user@host` (an adbkey.pub line) → an RSA public key."""
-    blob = text.strip().split()[0] if text.strip() else ""
-    try:
-        raw = base64.b64decode(blob, validate=True)
-        words, _n0inv, modulus, _rr, exponent = _PUBKEY.unpack(raw)
-    except (binascii.Error, struct.error, ValueError) as exc:
-        raise ValueError(f"not an Android RSA public key ({exc})") from None
-    if words != 64:
-        raise ValueError(f"not a 2048-bit Android RSA public key (word count {words})")
-    return rsa.RSAPublicNumbers(exponent, int.from_bytes(modulus, "little")).public_key()
-
-
-def load_authorized_keys(path: str | Path) -> list[rsa.RSAPublicKey]:
-    """Every key line of an authorized-keys file (adbkey.pub format, one per line)."""
-    p = Path(path).expanduser()
-    try:
-        lines = p.read_text().splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read keys file {p}: {exc.strerror or exc}") from None
-    keys = []
-    for i, line in enumerate(lines, 1):
-        if line.strip() and not line.lstrip().startswith("#"):
-            try:
-                keys.append(decode_android_pubkey(line))
-            except ValueError as exc:
-                raise InputError(f"{p}:{i}: {exc}") from None
-    if not keys:
-        raise InputError(f"keys file {p} holds no public key")
-    return keys
-
-
-def _verify(keys: list[rsa.RSAPublicKey], token: bytes, signature: bytes) -> bool:
-    # Clients sign the 20-byte token as if it were a SHA-1 digest (PKCS#1 v1.5).
-    for key in keys:
-        try:
-            key.verify(signature, token, padding.PKCS1v15(), utils.Prehashed(hashes.SHA1()))
-            return True
-        except (InvalidSignature, ValueError):
-            continue
-    return False
-
-
-def _same_key(a: rsa.RSAPublicKey, b: rsa.RSAPublicKey) -> bool:
-    return a.public_numbers() == b.public_numbers()
 
 
 class Stream:
@@ -214,7 +162,7 @@ class Connection:
                 command, kind, _, data = self.recv()
                 if command != AUTH:
                     return False
-                if kind == AUTH_SIGNATURE and _verify(keys, token, data):
+                if kind == AUTH_SIGNATURE and verify_token(keys, token, data):
                     break
                 if kind == AUTH_RSAPUBLICKEY:
                     # A real phone would prompt; we only re-challenge a key already
@@ -223,7 +171,7 @@ class Connection:
                         offered = decode_android_pubkey(data.rstrip(b"\0").decode("ascii", "replace"))
                     except ValueError:
                         return False
-                    if not any(_same_key(offered, k) for k in keys):
+                    if not any(same_key(offered, k) for k in keys):
                         self.daemon.log("refused a connection: unknown public key")
                         return False
             else:
@@ -284,7 +232,7 @@ class Connection:
         if service.startswith(("shell:", "exec:")):
             handler = self.daemon.run_shell
         elif service == "sync:":
-            handler = self.daemon.run_sync
+            handler = lambda stream, _arg: run_sync(stream)  # noqa: E731
         if handler is None:
             self.send(CLSE, 0, remote_id)  # refuse an unknown service
             return
@@ -405,35 +353,6 @@ class AdbDaemon:
             with self._lock:
                 self._procs.discard(proc)
 
-    def run_sync(self, stream: Stream, _arg: str) -> None:
-        """The file-sync protocol: requests until QUIT, a failure, or the stream closing."""
-        while True:
-            head = stream.read_exact(8)
-            if head is None:
-                return
-            ident, length = head[:4], struct.unpack("<I", head[4:])[0]
-            if ident == b"QUIT":
-                return
-            if length > 4096 and ident != b"DATA":
-                return _fail(stream, "path too long")
-            payload = stream.read_exact(length)
-            if payload is None:
-                return
-            path = payload.decode("utf-8", "surrogateescape")
-            if ident == b"STAT":
-                stream.write(b"STAT" + _stat_triplet(path))
-            elif ident == b"LIST":
-                _sync_list(stream, path)
-            elif ident == b"SEND":
-                if not _sync_send(stream, path):
-                    return
-            elif ident == b"RECV":
-                if not _sync_recv(stream, path):
-                    return
-            else:
-                return _fail(stream, f"unknown sync request {ident!r}")
-
-
 def _kill(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         try:
@@ -458,97 +377,6 @@ def _feed_stdin(stream: Stream, proc: subprocess.Popen) -> None:
             pass
         if stream.closed.is_set():
             _kill(proc)
-
-
-def _fail(stream: Stream, message: str) -> None:
-    msg = message.encode("utf-8", "replace")
-    stream.write(b"FAIL" + struct.pack("<I", len(msg)) + msg)
-
-
-def _stat_triplet(path: str) -> bytes:
-    try:
-        st = os.stat(path)
-        return struct.pack("<3I", st.st_mode & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF)
-    except OSError:
-        return struct.pack("<3I", 0, 0, 0)
-
-
-def _sync_list(stream: Stream, path: str) -> None:
-    out = bytearray()
-    try:
-        names = [".", ".."] + sorted(os.listdir(path))
-    except OSError:
-        names = []
-    for name in names:
-        raw = name.encode("utf-8", "surrogateescape")
-        out += b"DENT" + _stat_triplet(os.path.join(path, name)) + struct.pack("<I", len(raw)) + raw
-        if len(out) >= SYNC_MAX_CHUNK:
-            stream.write(bytes(out))
-            out.clear()
-    stream.write(bytes(out) + b"DONE" + bytes(16))
-
-
-def _sync_send(stream: Stream, spec: str) -> bool:
-    """SEND "path,mode", DATA chunks, DONE(mtime) → OKAY, or FAIL; the file appears only when complete."""
-    path, _, mode_text = spec.rpartition(",")
-    try:
-        mode = int(mode_text) if path else 0
-    except ValueError:
-        path, mode = spec, 0
-    path = path or spec
-    tmp = f"{path}.adbd-{secrets.token_hex(4)}"
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(tmp, "wb") as fh:
-            while True:
-                head = stream.read_exact(8)
-                if head is None:
-                    raise ConnectionError("stream closed mid-transfer")
-                ident, length = head[:4], struct.unpack("<I", head[4:])[0]
-                if ident == b"DATA":
-                    if length > SYNC_MAX_CHUNK:
-                        raise ValueError(f"DATA chunk of {length} bytes exceeds {SYNC_MAX_CHUNK}")
-                    data = stream.read_exact(length)
-                    if data is None:
-                        raise ConnectionError("stream closed mid-transfer")
-                    fh.write(data)
-                elif ident == b"DONE":
-                    mtime = length
-                    break
-                else:
-                    raise ValueError(f"unexpected {ident!r} during SEND")
-        os.chmod(tmp, (mode & 0o777) or 0o644)
-        os.replace(tmp, path)
-        if mtime:
-            os.utime(path, (mtime, mtime))
-    except ConnectionError:
-        _unlink(tmp)
-        return False
-    except (OSError, ValueError) as exc:
-        _unlink(tmp)
-        _fail(stream, f"{path}: {getattr(exc, 'strerror', None) or exc}")
-        return False
-    stream.write(b"OKAY" + bytes(4))
-    return True
-
-
-def _sync_recv(stream: Stream, path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(SYNC_MAX_CHUNK):
-                stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
-    except OSError as exc:
-        _fail(stream, f"{path}: {exc.strerror or exc}")
-        return False
-    stream.write(b"DONE" + bytes(4))
-    return True
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def serve(host: str, port: int, keys_path: str | Path) -> None:
