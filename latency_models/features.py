@@ -1,0 +1,115 @@
+"""Numeric features of blocks: the inputs every latency regressor sees.
+
+Features are computed from the spec fields with one vectorised pure function
+so that a million blocks featurise in well under a second (the search exports
+and batched predictions need that).  MACs and parameters mirror
+`search.count.count_block` (torch's FLOP counter over the very modules the
+devices measure); `tests/test_latency_features.py` checks them against it on
+every unique block of fbnet-cifar and fbnetv2 plus random samples, so these
+closed forms cannot drift from the counter unnoticed.  `search.count` itself
+is not imported here: it builds a torch module per block (milliseconds each),
+and latency_models may import only `search.space`.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from search.space import BlockSpec
+
+__all__ = ["OPS", "ACTS", "FIELD_NAMES", "FEATURE_NAMES", "spec_fields", "features", "block_features",
+           "family_names"]
+
+OPS: tuple[str, ...] = ("ir", "skip", "conv", "fc", "pool_conv")
+ACTS: tuple[str, ...] = ("relu", "hswish", "none")
+
+#: Raw spec fields, in column order of `spec_fields`.
+FIELD_NAMES: tuple[str, ...] = ("op", "cin", "cout", "resolution", "stride", "kernel", "expansion", "groups",
+                                "act", "se", "shuffle")
+
+#: Feature columns of `features`, in order.
+FEATURE_NAMES: tuple[str, ...] = (
+    "op", "kernel", "stride", "expansion", "groups", "cin", "cout", "hidden", "resolution", "out_resolution",
+    "act", "se", "macs", "params", "bytes",
+)
+
+
+def spec_fields(specs: Sequence[BlockSpec]) -> np.ndarray:
+    """A (n, 11) float array of the spec fields (op/act as codes): the one Python loop."""
+    op_code = {o: i for i, o in enumerate(OPS)}
+    act_code = {a: i for i, a in enumerate(ACTS)}
+    rows = [(op_code[s.op], s.cin, s.cout, s.resolution, s.stride, s.kernel, s.expansion, s.groups,
+             act_code[s.act], float(s.se), float(s.shuffle)) for s in specs]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FIELD_NAMES))
+
+
+def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
+    """Vectorised `search.space.make_divisible` (same rounding rule)."""
+    rounded = np.maximum(divisor, np.floor((v + divisor / 2) / divisor) * divisor)
+    return np.where(rounded < 0.9 * v, rounded + divisor, rounded)
+
+
+def features(fields: np.ndarray) -> np.ndarray:
+    """Features (n, len(FEATURE_NAMES)) from `spec_fields` output, fully vectorised."""
+    f = np.asarray(fields, dtype=np.float64)
+    op, cin, cout, res, stride, k, e, g, act, se = (f[:, i] for i in range(10))
+    is_ir, is_skip, is_conv, is_fc, is_pool = (op == i for i in range(5))
+    exact = cin * e
+    hidden = np.where(exact == np.floor(exact), exact, _make_divisible(exact))
+    hidden = np.where(is_ir, hidden, cin)
+    out_res = np.where(is_fc | is_pool, 1.0, np.floor((res - 1) / stride) + 1)
+    conv_res = np.floor((res - 1) / stride) + 1
+    hw_in, hw_out = res * res, conv_res * conv_res
+    mid = _make_divisible(hidden / 4)
+    se_on = is_ir & (se > 0)
+    proj = is_skip & ~((cin == cout) & (stride == 1))
+
+    macs = np.zeros(len(f))
+    params = np.zeros(len(f))
+    # inverted residual: 1x1 group conv, depthwise kxk (strided), [SE at 1x1], 1x1 group conv
+    ir_macs = hidden * cin / g * hw_in + hidden * k * k * hw_out + cout * hidden / g * hw_out
+    ir_macs += np.where(se_on, 2 * hidden * mid, 0.0)
+    ir_params = hidden * cin / g + 2 * hidden + hidden * k * k + 2 * hidden + cout * hidden / g + 2 * cout
+    ir_params += np.where(se_on, 2 * hidden * mid + mid + hidden, 0.0)
+    macs = np.where(is_ir, ir_macs, macs)
+    params = np.where(is_ir, ir_params, params)
+    # skip: identity, or strided 1x1 conv + BN projection
+    macs = np.where(proj, cout * cin * hw_out, macs)
+    params = np.where(proj, cout * cin + 2 * cout, params)
+    # plain conv + BN
+    macs = np.where(is_conv, cout * cin / g * k * k * hw_out, macs)
+    params = np.where(is_conv, cout * cin / g * k * k + 2 * cout, params)
+    # pooled linear / pooled 1x1 conv with bias
+    macs = np.where(is_fc | is_pool, cin * cout, macs)
+    params = np.where(is_fc | is_pool, cin * cout + cout, params)
+
+    # bytes moved at float32: input, output, the hidden maps an ir block writes and reads, weights
+    acts_in, acts_out = cin * hw_in, cout * out_res * out_res
+    hidden_maps = np.where(is_ir, 2 * hidden * hw_in + 2 * hidden * hw_out, 0.0)
+    identity = is_skip & ~proj
+    moved = 4.0 * (acts_in + np.where(identity, 0.0, acts_out) + hidden_maps + params)
+    return np.column_stack([op, k, stride, e, g, cin, cout, hidden, res, out_res, act, se, macs, params, moved])
+
+
+def block_features(specs: Iterable[BlockSpec]) -> np.ndarray:
+    """Features of BlockSpecs (convenience: `features(spec_fields(specs))`)."""
+    return features(spec_fields(list(specs)))
+
+
+def family_names(fields: np.ndarray) -> np.ndarray:
+    """`BlockSpec.family` for every row of `spec_fields` output, vectorised (object array)."""
+    f = np.asarray(fields, dtype=np.float64)
+    op, cin, cout, stride, k, g, se = f[:, 0], f[:, 1], f[:, 2], f[:, 4], f[:, 5], f[:, 7], f[:, 9]
+    out = np.empty(len(f), dtype=object)
+    out[:] = np.asarray(OPS, dtype=object)[op.astype(int)]
+    skip = op == 1
+    out[skip & (cin == cout) & (stride == 1)] = "skip"
+    out[skip & ~((cin == cout) & (stride == 1))] = "skip_proj"
+    ir = np.flatnonzero(op == 0)
+    if len(ir):
+        names = np.char.add(np.char.add("ir_k", k[ir].astype(int).astype(str)),
+                            np.char.add(np.where(g[ir] > 1, "_g", ""), np.where(se[ir] > 0, "_se", "")))
+        out[ir] = names.astype(object)
+    return out

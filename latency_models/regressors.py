@@ -1,0 +1,187 @@
+"""Per-family block regressors predicting log-latency (so that error is relative).
+
+Each family (`ir_k3`, `ir_k5_se`, `skip_proj`, `conv`, …) gets a ridge model on
+log features (it extrapolates smoothly to channel counts and resolutions off
+the measured grid) plus gradient-boosted trees (or a random forest) on its
+residual (the steps a runtime's kernels take between widths).  Families with
+too few measurements fall back to one model fitted on all blocks.  The
+estimator follows scikit-learn's API (fit/predict/get_params) on the
+`features.spec_fields` array; after `fit` everything lives in plain arrays
+(`to_dict`) and predicts with numpy only, so a saved model predicts exactly
+what the fitted one did.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from scipy.optimize import lsq_linear
+from sklearn.linear_model import Ridge
+from sklearn.utils.validation import check_is_fitted
+
+from latency_models.features import FIELD_NAMES, features, family_names
+from latency_models.trees import TreeEnsemble
+from search.space import InputError
+
+__all__ = ["BlockRegressor", "log_features", "MIN_FAMILY_SAMPLES"]
+
+#: A family needs this many measured blocks for its own regressor.
+MIN_FAMILY_SAMPLES = 12
+
+#: Rows predicted per batch.
+CHUNK = 16384
+
+_LOG_COLS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14)  # kernel … out_res, macs, params, bytes
+
+
+def log_features(fields: np.ndarray) -> np.ndarray:
+    """Regressor inputs: log1p of the size features, plus op/act/se codes."""
+    f = features(fields)
+    logs = np.log1p(f[:, list(_LOG_COLS)])
+    return np.column_stack([logs, f[:, 0], f[:, 10], f[:, 11]])
+
+
+def _check_fields(X: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("block regressor input must be a numeric array of spec fields") from None
+    if arr.ndim != 2 or arr.shape[1] != len(FIELD_NAMES):
+        raise InputError(f"block regressor input must have shape (n, {len(FIELD_NAMES)}) "
+                         f"({', '.join(FIELD_NAMES)}), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError("block regressor input holds NaN or infinite values")
+    return arr
+
+
+def _cost_design(fields: np.ndarray) -> np.ndarray:
+    """[1, MMACs, MB moved]: a fixed cost plus compute plus memory traffic."""
+    f = features(fields)
+    return np.column_stack([np.ones(len(f)), f[:, 12] / 1e6, f[:, 14] / 1e6])
+
+
+def _fit_cost(D: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative additive cost model, fitted for relative error (rows weighted 1/y)."""
+    w = 1.0 / y
+    coef = lsq_linear(D * w[:, None], np.ones_like(y), bounds=(0.0, np.inf)).x
+    if coef[0] <= 0:  # keep every prediction positive so its log exists
+        coef[0] = float(np.min(y)) * 1e-3
+    return coef
+
+
+class _Part:
+    """One fitted family model.
+
+    log ms = log(c0 + c1·MMACs + c2·MB)   (additive cost: extrapolates off the grid)
+           + ridge on log features + trees (the runtime's steps between widths)
+    """
+
+    def __init__(self, cost: np.ndarray, coef: np.ndarray, intercept: float, trees: TreeEnsemble) -> None:
+        self.cost = np.asarray(cost, np.float64)
+        self.coef, self.intercept, self.trees = np.asarray(coef, np.float64), float(intercept), trees
+
+    def predict_log(self, D: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        return np.log(D @ self.cost) + Z @ self.coef + self.intercept + self.trees.predict(Z)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cost": self.cost.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
+                "trees": self.trees.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "_Part":
+        return cls(d["cost"], d["coef"], d["intercept"], TreeEnsemble.from_dict(d["trees"]))
+
+
+class BlockRegressor(RegressorMixin, BaseEstimator):
+    """Latency (ms) of blocks from their spec fields; one model per family, log-space.
+
+    kind: ``gbm`` (gradient boosting) or ``rf`` (random forest) for the residual trees.
+    """
+
+    def __init__(self, kind: str = "gbm", n_estimators: int = 60, max_depth: int = 3,
+                 learning_rate: float = 0.15, alpha: float = 1.0, random_state: int = 0) -> None:
+        self.kind = kind
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def _fit_part(self, D: np.ndarray, Z: np.ndarray, y_log: np.ndarray) -> _Part:
+        cost = _fit_cost(D, np.exp(y_log))
+        y_log = y_log - np.log(D @ cost)
+        ridge = Ridge(alpha=self.alpha).fit(Z, y_log)
+        resid = y_log - ridge.predict(Z)
+        if self.kind == "gbm":
+            gbm = GradientBoostingRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                            learning_rate=self.learning_rate, subsample=0.8,
+                                            random_state=self.random_state).fit(Z, resid)
+            init = float(np.ravel(gbm.init_.constant_)[0])  # the GBM's initial (mean) prediction, folded in
+            trees = TreeEnsemble.from_sklearn([e[0] for e in gbm.estimators_], self.learning_rate)
+            return _Part(cost, ridge.coef_, float(ridge.intercept_) + init, trees)
+        rf = RandomForestRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth + 3,
+                                   min_samples_leaf=2, random_state=self.random_state).fit(Z, resid)
+        trees = TreeEnsemble.from_sklearn(rf.estimators_, 1.0 / len(rf.estimators_))
+        return _Part(cost, ridge.coef_, float(ridge.intercept_), trees)
+
+    def fit(self, X: Any, y: Any) -> "BlockRegressor":
+        """Fit on spec fields X (n, 11) and measured latencies y (ms, positive)."""
+        if self.kind not in ("gbm", "rf"):
+            raise InputError(f"unknown regressor kind {self.kind!r}; expected gbm or rf")
+        X = _check_fields(X)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if len(y) != len(X):
+            raise InputError(f"{len(X)} blocks but {len(y)} latencies")
+        if len(y) < 2:
+            raise InputError(f"need at least 2 measured blocks to fit a regressor, got {len(y)}")
+        if not (np.isfinite(y).all() and (y > 0).all()):
+            raise InputError("latencies must be positive finite milliseconds")
+        D, Z, y_log, fam = _cost_design(X), log_features(X), np.log(y), family_names(X)
+        self.global_ = self._fit_part(D, Z, y_log)
+        self.parts_: dict[str, _Part] = {}
+        for name in sorted(set(fam)):
+            mask = fam == name
+            if mask.sum() >= MIN_FAMILY_SAMPLES:
+                self.parts_[name] = self._fit_part(D[mask], Z[mask], y_log[mask])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted latency in ms for each row of spec fields."""
+        check_is_fitted(self, "global_")
+        X = _check_fields(X)
+        if len(X) <= CHUNK:
+            return self._predict(X)
+        # Chunks keep every intermediate array in cache: numpy here is memory-bound, ~5x faster so.
+        return np.concatenate([self._predict(X[i:i + CHUNK]) for i in range(0, len(X), CHUNK)])
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros(0)
+        D, Z, fam = _cost_design(X), log_features(X), family_names(X)
+        out = np.empty(len(X))
+        rest = np.ones(len(X), dtype=bool)
+        for name, part in self.parts_.items():
+            mask = fam == name
+            if mask.any():
+                out[mask] = part.predict_log(D[mask], Z[mask])
+                rest &= ~mask
+        if rest.any():
+            out[rest] = self.global_.predict_log(D[rest], Z[rest])
+        return np.exp(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        check_is_fitted(self, "global_")
+        return {"params": self.get_params(), "global": self.global_.to_dict(),
+                "families": {k: v.to_dict() for k, v in self.parts_.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BlockRegressor":
+        est = cls(**d["params"])
+        est.global_ = _Part.from_dict(d["global"])
+        est.parts_ = {k: _Part.from_dict(v) for k, v in d["families"].items()}
+        est.n_features_in_ = len(FIELD_NAMES)
+        return est

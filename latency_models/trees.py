@@ -1,0 +1,122 @@
+"""Fitted scikit-learn trees as plain arrays, and a pure-numpy predictor over them.
+
+Model files are JSON, never pickle: a tree is saved as its `tree_` arrays
+(children_left/right, feature, threshold, value) and rebuilt here into a
+vectorised predictor.  Hand-written because scikit-learn cannot rebuild a
+tree from arrays without unpickling, and skops would need a list of trusted
+types we would have to keep in step with scikit-learn's internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["TreeEnsemble"]
+
+
+class TreeEnsemble:
+    """Σ of decision trees times `scale`: a GBM (scale = learning rate) or a forest (scale = 1/T)."""
+
+    def __init__(self, left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
+                 value: np.ndarray, roots: np.ndarray, depth: int, scale: float) -> None:
+        self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
+        self.feature, self.threshold = np.asarray(feature, np.int64), np.asarray(threshold, np.float64)
+        self.value, self.roots = np.asarray(value, np.float64), np.asarray(roots, np.int64)
+        self.depth, self.scale = int(depth), float(scale)
+        n = len(self.left)
+        if not (len(self.right) == len(self.feature) == len(self.threshold) == len(self.value) == n):
+            raise ValueError("tree arrays differ in length")
+        if n and (self.left.max() >= n or self.right.max() >= n or self.roots.max(initial=0) >= n):
+            raise ValueError("tree child index out of range")
+        if ((self.left >= 0) & (self.right < 0)).any() or self.roots.min(initial=0) < 0:
+            raise ValueError("tree child index out of range")
+        self._feat, self._thr, self._leaf = self._complete()
+        # For float32 x: x > thr (float64) exactly when x > the largest float32 <= thr, so the hot
+        # loop compares in float32 with the same outcome as scikit-learn's float64 comparison.
+        t32 = self._thr.astype(np.float32)
+        self._thr32 = np.where(t32.astype(np.float64) > self._thr, np.nextafter(t32, np.float32(-np.inf)), t32)
+
+    def _complete(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every tree as a complete binary tree of depth `depth`, in heap order.
+
+        A leaf above the bottom becomes a node that always goes left (threshold
+        +inf) with copies of its value below, so prediction needs no child
+        pointers: level l compares 2**l columns against scalars and the path
+        bits index the leaf.  That keeps the hot loop to contiguous vector
+        compares (≈10x faster than pointer chasing in numpy).
+        """
+        d, T = self.depth, len(self.roots)
+        feat = np.zeros((T, max(1, 2 ** d - 1)), dtype=np.int64)
+        thr = np.full((T, max(1, 2 ** d - 1)), np.inf)
+        leaf = np.zeros((T, 2 ** d))
+        for t, root in enumerate(self.roots):
+            stack = [(int(root), 0, 0)]  # (node, level, position in level)
+            while stack:
+                node, level, pos = stack.pop()
+                if level == d:
+                    leaf[t, pos] = self.value[node]
+                    continue
+                heap = 2 ** level - 1 + pos
+                if self.left[node] < 0:  # leaf above the bottom: always left, value copied
+                    span = 2 ** (d - level)
+                    leaf[t, pos * span:(pos + 1) * span] = self.value[node]
+                    continue
+                feat[t, heap], thr[t, heap] = self.feature[node], self.threshold[node]
+                stack += [(int(self.left[node]), level + 1, 2 * pos), (int(self.right[node]), level + 1, 2 * pos + 1)]
+        return feat, thr, leaf
+
+    @classmethod
+    def from_sklearn(cls, trees: Sequence[Any], scale: float) -> "TreeEnsemble":
+        """Flatten fitted DecisionTreeRegressors (their `tree_` arrays) into one ensemble."""
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("left", "right", "feature", "threshold", "value")}
+        roots, offset, depth = [], 0, 0
+        for est in trees:
+            t = est.tree_
+            roots.append(offset)
+            shift = np.where(t.children_left >= 0, offset, 0)
+            parts["left"].append(t.children_left + shift)
+            parts["right"].append(t.children_right + shift)
+            parts["feature"].append(t.feature)
+            parts["threshold"].append(t.threshold)
+            parts["value"].append(t.value.reshape(t.node_count, -1)[:, 0])
+            offset += t.node_count
+            depth = max(depth, t.max_depth)
+        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+        return cls(cat["left"], cat["right"], cat["feature"], cat["threshold"], cat["value"],
+                   np.asarray(roots), depth, scale)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """scale · Σ_trees leaf value; X compared at float32 exactly as scikit-learn does."""
+        X = np.asarray(X, dtype=np.float32)
+        n = len(X)
+        if len(self.roots) == 0 or n == 0:
+            return np.zeros(n)
+        cols = np.ascontiguousarray(X.T)  # one contiguous row per feature
+        feat, thr, leaves = self._feat, self._thr32, self._leaf
+        out = np.zeros(n)
+        for t in range(len(self.roots)):
+            pos = np.zeros(n, dtype=np.intp)
+            for level in range(self.depth):
+                first = 2 ** level - 1
+                go = None
+                for j in range(2 ** level):
+                    h = first + j
+                    x = cols[feat[t, h]]
+                    c = x > thr[t, h]
+                    go = c if go is None else np.where(pos == j, c, go)
+                pos = 2 * pos + go
+            out += leaves[t][pos]
+        return out * self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"children_left": self.left.tolist(), "children_right": self.right.tolist(),
+                "feature": self.feature.tolist(), "threshold": self.threshold.tolist(),
+                "value": self.value.tolist(), "roots": self.roots.tolist(), "depth": self.depth,
+                "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TreeEnsemble":
+        return cls(d["children_left"], d["children_right"], d["feature"], d["threshold"], d["value"],
+                   d["roots"], d["depth"], d["scale"])
