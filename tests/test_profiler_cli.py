@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 import pytest
@@ -19,6 +20,27 @@ from tests.conftest import ROOT
 
 #: fast protocol for tests: the timings are real, just less precise
 DEV = "cpu:onnxruntime?threads=1&max_seconds=0.1&warmup=2"
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_in_process(capsys):
+    """`hwnas ARGS` through the real entry point, in this process (no interpreter start-up per call)."""
+    from hwnas.cli import main
+
+    def run(*args: str) -> Ran:
+        with pytest.raises(SystemExit) as exit_:
+            main(list(args))
+        out = capsys.readouterr()
+        return Ran(exit_.value.code, out.out, out.err)
+
+    return run
 
 
 def _one_line_error(proc) -> str:
@@ -54,8 +76,9 @@ def test_profile_limit_json_summary_and_resume(small_store, cli):
 
 def test_profile_whole_network_end_to_end(tmp_path, cli):
     db = tmp_path / "n.db"
-    proc = cli("profile", "--space", "fbnet-cifar", "--device", DEV, "--store", str(db), "--no-blocks",
-               "--archs", "random:1", "--seed", "5", "--retries", "0", check=True)
+    # cpu:torch runs the network eagerly (no export): the same profiler path, quicker
+    proc = cli("profile", "--space", "fbnet-cifar", "--device", "cpu:torch?max_seconds=0.2", "--store", str(db),
+               "--no-blocks", "--archs", "random:1", "--seed", "5", "--retries", "0", check=True)
     assert "complete" in proc.stdout
     with Store(db) as st:
         nets = st.networks()
@@ -99,7 +122,8 @@ def test_lut_import_ofa_yaml(tmp_path, cli):
     assert df.loc["fc"]["cin"] == 1280 and df.loc["conv"]["stride"] == 2
 
 
-def test_lut_import_bad_tables_are_one_line(tmp_path, cli):
+def test_lut_import_bad_tables_are_one_line(tmp_path, run_in_process):
+    cli = run_in_process
     bad_key = tmp_path / "bad.yaml"
     bad_key.write_text("warp_drive-input:1x1x1-output:1x1x1:\n  mean: 1.0\n")
     assert "unknown op 'warp_drive'" in _one_line_error(cli("lut", "import", str(bad_key), "--device", "x",
@@ -115,7 +139,8 @@ def test_lut_import_bad_tables_are_one_line(tmp_path, cli):
     assert "not found" in _one_line_error(cli("lut", "import", str(tmp_path / "nope.csv"), "--device", "x"))
 
 
-def test_lut_export_errors(small_store, tmp_path, cli):
+def test_lut_export_errors(small_store, tmp_path, run_in_process):
+    cli = run_in_process
     db, _ = small_store
     assert "known:" in _one_line_error(cli("lut", "export", "--store", str(db), "--device", "cpu:torch",
                                            "--out", str(tmp_path / "x.csv")))
@@ -124,7 +149,8 @@ def test_lut_export_errors(small_store, tmp_path, cli):
                                               "--out", str(tmp_path / "x.csv")))
 
 
-def test_profile_bad_input_is_one_line(tmp_path, cli):
+def test_profile_bad_input_is_one_line(tmp_path, run_in_process):
+    cli = run_in_process
     db = str(tmp_path / "b.db")
     assert "unknown search space" in _one_line_error(cli("profile", "--space", "nope", "--device", DEV, "--store", db))
     assert "unknown option" in _one_line_error(cli("profile", "--space", "fbnet-cifar", "--device", "cpu?speed=11",
