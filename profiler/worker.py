@@ -66,6 +66,7 @@ class DeviceSummary:
     failed: str | None = None
     wall_s: float = 0.0
     loop_s: float = 0.0  # time inside the timed loops (warm-up + timed runs)
+    device_s: float = 0.0  # time inside Device.measure (export/load, loop, statistics)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,13 +126,24 @@ def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
     if guard is not None:
         _, hot = guard.wait(device, notify)
     module, shape = build_module(item)
+    t0 = time.perf_counter()
     try:
         m = device.measure(module, shape, key=item.key)
     except (ConnectionError, OSError, TimeoutError) as exc:
         raise DeviceError(f"device {device.uri} failed on {item.label}: {exc}") from None
+    m.extra["measure_s"] = time.perf_counter() - t0  # export/load + loop + statistics, for the overhead figures
     if hot:
         m.extra["throttled"] = True
     return m
+
+
+_STAT_FIELDS = ("n", "median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms", "settled",
+                "thermal_before", "thermal_after")
+
+
+def stats_of(m: Measurement) -> dict[str, Any]:
+    """The stored statistics of a measurement (not `to_dict()`: that deep-copies every raw sample)."""
+    return {f: getattr(m, f) for f in _STAT_FIELDS}
 
 
 def loop_seconds(m: Measurement) -> float:
@@ -161,8 +173,9 @@ class DevicePlan:
         settled = bool(m.settled) and not m.extra.get("throttled")
         decision = self.schedule.report(item, settled, m, spread=m.relative_ci)
         self.summary.loop_s += loop_seconds(m)
+        self.summary.device_s += float(m.extra.get("measure_s", 0.0))
         if decision.action == "store":
-            stats = decision.payload.to_dict()
+            stats = stats_of(decision.payload)
             if item.spec is not None:
                 self.store.put_block(self.identity, item.spec, stats, flagged=decision.flagged)
             else:
