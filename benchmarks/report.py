@@ -36,7 +36,7 @@ __all__ = ["ReportData", "RunSummary", "build_context", "render_report", "write_
 
 FORMATS = ("html", "md")
 
-ACC_KEYS = ("val_accuracy", "val_acc", "accuracy", "acc", "top1", "test_accuracy")
+ACC_KEYS = ("test_acc", "test_accuracy", "val_accuracy", "val_acc", "short_eval_acc", "accuracy", "acc", "top1")
 _LAT_KEYS = ("expected_latency_ms", "expected_ms", "latency_ms", "expected_latency", "lat_ms")
 
 

@@ -62,7 +62,7 @@ def _train_accuracy(run_dir: Path) -> float | None:
         if path.is_file():
             data = _read_json(path)
             if isinstance(data, dict):
-                acc = first_number(data, ("test_accuracy", "final_accuracy", "best_accuracy", *ACC_KEYS))
+                acc = first_number(data, ACC_KEYS)  # the final test accuracy `hwnas train` writes
                 if acc is not None:
                     return acc
                 hist = _entries(data, "history", "epochs")
