@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from devices.base import parse_uri
 from search.space import BlockSpec, InputError
 
 __all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version"]
@@ -214,8 +215,6 @@ class Store:
                 return identity
         candidates = {text}
         try:  # a URI the user typed, normalized as the profiler stored it
-            from devices.base import parse_uri
-
             candidates.add(canonical_uri(str(parse_uri(text))))
         except InputError:
             pass
