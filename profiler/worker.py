@@ -47,7 +47,7 @@ class Progress:
     done: int
     total: int
     current: str = ""
-    state: str = "measuring"  # measuring | cooling | done | failed
+    state: str = "measuring"  # measuring | cooling | done | stopped | failed
     temp_c: float | None = None
     round: int = 1
 
@@ -228,7 +228,7 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             plan.record(item, m)
             emit(plan.progress(item.label, temp=temp))
         if plan.summary.failed is None:
-            emit(plan.progress("", "done", temp))
+            emit(plan.progress("", "stopped" if stop and stop.is_set() else "done", temp))
     plan.summary.wall_s = time.perf_counter() - t0
     return plan.summary
 

@@ -63,7 +63,7 @@ class _Display:
                                                               current="", completed=p.done)
             temp = f"{p.temp_c:.0f}°C" if p.temp_c is not None else ""
             current = {"cooling": f"cooling before {p.current}", "failed": f"FAILED at {p.current}",
-                       "done": "done"}.get(p.state, p.current)
+                       "done": "done", "stopped": "stopped: rerun to resume"}.get(p.state, p.current)
             if p.round > 1 and p.state == "measuring":
                 current += f" (round {p.round})"
             self.progress.update(self.tasks[p.device], completed=p.done, total=p.total, temp=temp,
