@@ -42,6 +42,7 @@ class _ProfilerActor:
 
         self.device = open_device(profile_uri(uri))
         self.guard = ThermalGuard(pause_s, max_wait_s)
+        self.last: dict[str, Any] | None = None  # the previous block's after-reading
 
     def describe(self) -> tuple[str, dict[str, Any], float | None]:
         import socket
@@ -54,7 +55,9 @@ class _ProfilerActor:
         from profiler.worker import measure_item
 
         try:
-            return measure_item(self.device, item, self.guard)
+            m = measure_item(self.device, item, self.guard, last_thermal=self.last)
+            self.last = m.thermal_after
+            return m
         except InputError as exc:  # travels back as data: the driver decides what a failure means
             return exc
 

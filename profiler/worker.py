@@ -89,11 +89,13 @@ class ThermalGuard:
     max_wait_s: float = 300.0
     sleep: Callable[[float], None] = time.sleep
 
-    def wait(self, device: Device, notify: Callable[[str, float | None], None] | None = None
-             ) -> tuple[dict[str, Any] | None, bool]:
+    def wait(self, device: Device, notify: Callable[[str, float | None], None] | None = None,
+             last: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, bool]:
+        """Block until the device is not throttled; `last` (the previous block's after-reading,
+        taken moments ago) saves a read when it says the device is cool: on a phone a read is a shell round trip."""
         waited = 0.0
         while True:
-            reading = device.thermal()
+            reading, last = (last, None) if last is not None else (device.thermal(), None)
             if not (reading and reading.get("throttled")):
                 return reading, False
             if waited >= self.max_wait_s:
@@ -120,11 +122,12 @@ def build_module(item: Item) -> tuple[Any, tuple[int, ...]]:
 
 
 def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
-                 notify: Callable[[str, float | None], None] | None = None) -> Measurement:
+                 notify: Callable[[str, float | None], None] | None = None,
+                 last_thermal: dict[str, Any] | None = None) -> Measurement:
     """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError."""
     hot = False
     if guard is not None:
-        _, hot = guard.wait(device, notify)
+        _, hot = guard.wait(device, notify, last_thermal)
     module, shape = build_module(item)
     t0 = time.perf_counter()
     try:
@@ -210,7 +213,8 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             plan = DevicePlan(store, parsed, device.identity, info, items, remeasure, max_attempts, label)
         except InputError as exc:
             return DeviceSummary(label, total=len(items), failed=str(exc))
-        temp = max_temp(device.thermal())
+        last = device.thermal()
+        temp = max_temp(last)
         emit(plan.progress(temp=temp))
         while not (stop and stop.is_set()):
             item = plan.schedule.next()
@@ -219,12 +223,13 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             emit(plan.progress(item.label, temp=temp))
             try:
                 m = measure_item(device, item, guard,
-                                 lambda state, t: emit(plan.progress(item.label, state, t)))
+                                 lambda state, t: emit(plan.progress(item.label, state, t)), last)
             except DeviceError as exc:
                 plan.summary.failed = str(exc)
                 emit(plan.progress(item.label, "failed", temp))
                 break
-            temp = max_temp(m.thermal_after) if m.thermal_after else temp
+            last = m.thermal_after
+            temp = max_temp(last) if last else temp
             plan.record(item, m)
             emit(plan.progress(item.label, temp=temp))
         if plan.summary.failed is None:
