@@ -16,17 +16,17 @@ from devices.base import DeviceError
 from hwnas.output import console, print_json
 from search.space import InputError, get_space
 
-_HELP = """Measure every unique block of a search space on one or more devices, into a resumable SQLite store.
-
-Interrupted runs (Ctrl-C, kill -9, a dropped phone) continue where they stopped when the same
-command runs again: nothing measured is lost or measured twice (--remeasure forces it).
-Several --device flags run one worker per device; --ray runs one Ray actor per device (a farm
-host that advertises a Ray resource named after a device URI, e.g.
-ray start --resources '{"adb://R58M123": 1}', gets that device's actor).
-A device that reports throttling is paused until cool; a block that never settles is flagged.
-
-Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db
-"""
+_HELP = (
+    "Measure every unique block of a search space on one or more devices, into a resumable SQLite store.\n\n"
+    "Interrupted runs (Ctrl-C, kill -9, a dropped phone) continue where they stopped when the same command runs "
+    "again: nothing measured is lost or measured twice (--remeasure forces it).\n\n"
+    "Several --device flags run one worker per device; --ray runs one Ray actor per device (a farm host that "
+    "advertises a Ray resource named after a device URI, e.g. ray start --resources '{\"adb://R58M123\": 1}', "
+    "gets that device's actor).\n\n"
+    "A device that reports throttling is paused until cool; a block that never settles is re-measured in a later "
+    "round and flagged if it still does not.\n\n"
+    "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
+)
 
 
 def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
