@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from devices.base import Device, DeviceError, register_device
+from devices.base import Device, register_device
 from devices.protocol import summarize
 from profiler.enumerate import arch_items, block_items, random_archs
 from profiler.store import Store
