@@ -352,8 +352,8 @@ class AdbPhone(Device):
     def close(self) -> None:
         """Remove this run's work directory and drop the connection."""
         with self._lock:
-            if self._workdir is not None and self._dev is not None:
-                try:
+            if self._workdir is not None:
+                try:  # reconnects if the link dropped, so a blip does not leave files on the phone
                     self.run("rm", "-rf", "--", self._workdir, timeout_s=15)
                 except DeviceError:
                     pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import socket
 import stat
 import subprocess
@@ -267,6 +268,10 @@ def test_reconnects_after_a_dropped_connection(daemon):
         for conn in list(daemon._conns):  # the link drops (phone unplugged and re-plugged, Wi-Fi blip)
             conn.shutdown()
         assert dev.shell("echo two")[1] == "two\n"
+        workdir = dev.workdir
+        for conn in list(daemon._conns):
+            conn.shutdown()
+    assert not Path(workdir).exists()  # close() reconnected to clean up
 
 
 @pytest.mark.integration
@@ -283,7 +288,10 @@ def test_daemon_killed_mid_run_fails_fast(home, dummy, tmp_path):
         with pytest.raises(DeviceError, match=rf"adb://127\.0\.0\.1:{port}: connection lost during"):
             dev.measure(dummy)
         assert time.monotonic() - t0 < 30  # a bound on a hang, not a performance assertion
-        dev.close()
+        workdir = dev.workdir
+        dev.close()  # the device is gone: close must not hang or raise
+        assert Path(workdir).is_dir()  # left on the "phone": nothing could reach it
+        shutil.rmtree(workdir)
     finally:
         proc.kill()
         proc.wait()
