@@ -127,7 +127,8 @@ class AdbPhone(Device):
         self.name = f"adb://{uri.target}"
         self.binary = uri.option("binary") or DEFAULT_BINARY
         self._lock = threading.RLock()
-        self._signer = load_signer(key_path)
+        self._key_path = Path(key_path).expanduser() if key_path else Path.home() / ".android" / "adbkey"
+        self._signer = load_signer(self._key_path)
         self._dev: AdbDevice | None = None
         self._info: dict[str, Any] | None = None
         self._workdir: str | None = None
@@ -159,7 +160,7 @@ class AdbPhone(Device):
             raise DeviceError(f"{self.name}: authentication failed ({exc})") from None
         except (ConnectionResetError, BrokenPipeError, adb_exc.AdbTimeoutError) as exc:
             dev.close()
-            raise DeviceError(f"{self.name}: the device refused our key {Path.home() / '.android/adbkey'} "
+            raise DeviceError(f"{self.name}: the device refused our key {self._key_path} "
                               f"(accept the prompt on the phone, or add adbkey.pub to the daemon's --keys file): {exc}") from None
         except (socket.timeout, adb_exc.TcpTimeoutException) as exc:
             dev.close()
