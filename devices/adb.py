@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import shlex
 import socket
@@ -209,13 +210,16 @@ class AdbPhone(Device):
         marker = f"HWNAS_RC_{secrets.token_hex(6)}"
         # A subshell, so that `exit N` inside the command still reaches the marker line.
         wrapped = f"( {command}\n) 2>&1; printf '\\n{marker}=%s\\n' \"$?\""
-        out = self._call(command, lambda d: d.shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s,
+        out = self._call(_short(command), lambda d: d.shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s,
                                                     timeout_s=timeout_s, decode=False))
         text = out.decode("utf-8", "replace") if isinstance(out, (bytes, bytearray)) else str(out)
         pos = text.rfind(f"\n{marker}=")
         if pos < 0:
             raise DeviceError(f"{self.name}: `{_short(command)}` ended without its exit status (connection dropped?)")
-        rc = int(text[pos + len(marker) + 2:].split()[0] or 1)
+        status = re.match(r"\d+", text[pos + len(marker) + 2:])
+        if status is None:
+            raise DeviceError(f"{self.name}: `{_short(command)}` printed a malformed exit status")
+        rc = int(status.group(0))
         output = text[:pos]
         if check and rc != 0:
             raise DeviceError(f"{self.name}: `{_short(command)}` exited {rc}: {_tail(output)}")
