@@ -304,6 +304,8 @@ class AdbPhone(Device):
         runs = self.uri.option("runs") or self.uri.option("min_runs") or 50
         argv = [self.binary, f"--graph={graph}", f"--num_threads={self.threads}",
                 f"--warmup_runs={warmup}", f"--num_runs={runs}", "--warmup_min_secs=0", "--min_secs=0"]
+        if self.uri.option("max_seconds"):
+            argv.append(f"--max_secs={self.uri.option('max_seconds'):g}")
         if self.uri.cores:
             argv = ["taskset", core_mask(self.uri.cores)] + argv
         return " ".join(shlex.quote(a) for a in argv)
@@ -318,11 +320,12 @@ class AdbPhone(Device):
 
     def measure(self, module_or_file: Any, input_shape: tuple[int, ...] | None = None,
                 key: str | None = None) -> Measurement:
-        graph = self.prepare(Artifact.of(module_or_file, input_shape, key))
-        self._check_binary()
+        artifact = Artifact.of(module_or_file, input_shape, key)
+        self._check_binary()  # before pushing anything
+        graph = self.prepare(artifact)
         command = self.bench_command(graph)
         history = []
-        cooldown = float(self.uri.option("cooldown", 0) or 0)
+        cooldown = float(self.uri.option("cooldown", 0) or 0)  # seconds of rest before each block
         for attempt in range(self.max_thermal_retries + 1):
             if cooldown:
                 time.sleep(cooldown)

@@ -154,6 +154,7 @@ def test_missing_binary_names_device_and_command(daemon, dummy, tmp_path):
         assert dev.info()["binary_found"] is False
         with pytest.raises(DeviceError, match=r"adb://127\.0\.0\.1:\d+: benchmark binary .*no_such_benchmark_model not found"):
             dev.measure(dummy)
+        assert dev._workdir is None  # nothing was pushed
 
 
 def test_corrupt_model_rejected_by_the_runtime(daemon, runner, tmp_path):
