@@ -36,6 +36,8 @@ __all__ = ["AdbPhone", "load_signer", "DEFAULT_BINARY", "WORK_ROOT"]
 
 DEFAULT_BINARY = "/data/local/tmp/benchmark_model"
 WORK_ROOT = "/data/local/tmp/hwnas"
+#: Minutes after which another run's work directory counts as abandoned.
+STALE_WORKDIR_MIN = 720
 CONNECT_TIMEOUT_S = 10.0
 #: Long enough for a user to accept the "Allow USB debugging?" prompt on a phone.
 AUTH_TIMEOUT_S = 30.0
@@ -234,7 +236,10 @@ class AdbPhone(Device):
         """This run's directory under /data/local/tmp/hwnas (created on first use)."""
         if self._workdir is None:
             wd = f"{WORK_ROOT}/run-{os.getpid()}-{secrets.token_hex(4)}"
-            self.run("mkdir", "-p", wd)
+            # Runs that died with their link (phone unplugged, host killed) cannot clean up: sweep
+            # their directories once they are STALE_WORKDIR_MIN old, in the same round trip.
+            self.shell(f"find {shlex.quote(WORK_ROOT)} -maxdepth 1 -name 'run-*' -mmin +{STALE_WORKDIR_MIN} "
+                       f"-exec rm -rf {{}} + 2>/dev/null; mkdir -p {shlex.quote(wd)}")
             self._workdir = wd
         return self._workdir
 

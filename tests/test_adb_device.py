@@ -149,6 +149,23 @@ def test_shell_exit_status_and_quoting(daemon):
             dev.push(Path(__file__), "../escape")
 
 
+def test_abandoned_work_dirs_are_swept_live_ones_kept(daemon, dummy, tmp_path):
+    fake = fake_binary(tmp_path, "echo 'count=5 first=10 curr=10 min=9 max=11 avg=10 std=1'\n")
+    old, live = Path(WORK_ROOT) / "run-1-deadbeef", Path(WORK_ROOT) / "run-2-cafef00d"
+    for d in (old, live):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "x.tflite").write_bytes(b"x")
+    day_ago = time.time() - 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    try:
+        with open_device(uri(daemon, fake)) as dev:
+            dev.measure(dummy)
+            assert not old.exists() and live.exists()
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)
+
+
 def test_missing_binary_names_device_and_command(daemon, dummy, tmp_path):
     with open_device(uri(daemon, binary=str(tmp_path / "no_such_benchmark_model"))) as dev:
         assert dev.info()["binary_found"] is False
