@@ -1,0 +1,342 @@
+"""`hwnas fit | predict | evaluate`: latency models from the store (or network timings), used and checked.
+
+The glue only: it reads the store with `profiler.store.Store` (or a CSV of
+network timings), hands plain DataFrames/arrays to `latency_models`, and
+prints what comes back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hwnas.output import console, print_json, table
+from search.space import BlockSpec, InputError, SearchSpace, get_space, list_spaces, resolve_arch
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _fmt_metrics(m: dict[str, Any]) -> str:
+    rho = "n/a" if m.get("spearman") is None else f"{m['spearman']:.3f}"
+    return (f"n={m['n']}  ±5%: {100 * m['acc5']:.1f}%  ±10%: {100 * m['acc10']:.1f}%  ±15%: {100 * m['acc15']:.1f}%  "
+            f"RMSPE: {m['rmspe']:.2f}%  Spearman ρ: {rho}")
+
+
+def _infer_space(block_keys: set[str], networks: pd.DataFrame) -> str:
+    """The space the device's networks were measured in, else the one whose grid the blocks cover best."""
+    spaces = sorted(set(networks["space"])) if len(networks) else []
+    if len(spaces) == 1:
+        return spaces[0]
+    best, cover = None, 0.0
+    for name in list_spaces():
+        keys = {s.key for s in get_space(name).unique_blocks()}
+        c = len(keys & block_keys) / len(keys)
+        if c > cover:
+            best, cover = name, c
+    if best is None or cover < 0.5:
+        raise InputError("cannot tell which search space the stored blocks belong to; pass --space")
+    return best
+
+
+def _read_timings(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"network timings file not found: {path}")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path} as CSV: {exc}") from None
+    missing = {"arch", "latency_ms"} - set(df.columns)
+    if missing:
+        raise InputError(f"{path} lacks column(s) {', '.join(sorted(missing))} (needs arch, latency_ms)")
+    lat = pd.to_numeric(df["latency_ms"], errors="coerce")
+    if lat.isna().any() or (lat <= 0).any():
+        bad = int(np.flatnonzero(lat.isna() | (lat <= 0))[0]) + 2
+        raise InputError(f"{path} line {bad}: latency_ms must be a positive number")
+    return pd.DataFrame({"arch": df["arch"].astype(str), "latency_ms": lat.astype(float)})
+
+
+def _parse_archs(space: SearchSpace, texts: list[str]) -> list[Any]:
+    from latency_models.network import arch_fields
+
+    out = []
+    for i, t in enumerate(texts):
+        try:
+            arch_fields(space, t)  # validates
+        except InputError as exc:
+            raise InputError(f"architecture {i + 1}: {exc}") from None
+        out.append(t)
+    return out
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def _cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int, kind: str, progress: Progress) -> dict[str, Any]:
+    """K-fold held-out accuracy of the regressor (blocks never seen by it, so no LUT help)."""
+    from sklearn.model_selection import KFold
+
+    from latency_models.metrics import evaluate
+    from latency_models.regressors import BlockRegressor
+
+    pred = np.empty(len(ms))
+    task = progress.add_task("cross-validating blocks", total=folds)
+    for train, test in KFold(folds, shuffle=True, random_state=0).split(fields):
+        pred[test] = BlockRegressor(kind=kind).fit(fields[train], ms[train]).predict(fields[test])
+        progress.advance(task)
+    return evaluate(pred, ms)
+
+
+def _cv_networks(model: Any, space: SearchSpace, nets: pd.DataFrame, folds: int) -> dict[str, Any] | None:
+    """K-fold accuracy of Σ blocks + overhead, the overhead fitted without the held-out networks."""
+    from sklearn.model_selection import KFold
+
+    from latency_models.metrics import evaluate
+    from latency_models.network import fit_overhead
+
+    if len(nets) < 4:
+        return None
+    from latency_models.network import networks_fields
+
+    raw = model.block_model
+
+    fields, index = networks_fields(space, list(nets["arch"]))
+    sums = np.bincount(index, weights=raw.predict_fields(fields), minlength=len(nets))
+    y = nets["median_ms"].to_numpy(dtype=float)
+    pred = np.empty(len(y))
+    for train, test in KFold(min(folds, len(y)), shuffle=True, random_state=0).split(sums):
+        scale, off = fit_overhead(sums[train], y[train])
+        pred[test] = scale * sums[test] + off
+    return evaluate(pred, y)
+
+
+def fit_cmd(
+    out: Path = typer.Option(..., "--out", help="Model file to write (JSON), e.g. cpu.latency.json."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Measurement store to fit from (with --device)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device URI or stored identity; with --networks, the name the new model carries."),
+    space: Optional[str] = typer.Option(None, "--space", help="Search space (default: inferred from the store; required with --networks)."),
+    networks: Optional[Path] = typer.Option(None, "--networks", help="CSV of whole-network timings (columns arch, latency_ms) to fit from alone."),
+    prior: Optional[Path] = typer.Option(None, "--prior", help="With --networks: a model of another device to adapt (transfer)."),
+    kind: str = typer.Option("gbm", "--kind", help="Residual trees of the block regressors: gbm or rf."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds for the accuracy printed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the model's metrics as JSON."),
+) -> None:
+    """Fit a latency model and print its cross-validated accuracy.
+
+    From the store: an exact LUT of the device's blocks, per-family regressors for unmeasured blocks and
+    a per-network overhead fitted on its measured networks
+    (hwnas fit --store hwnas.db --device 'cpu:onnxruntime?threads=1' --out cpu.latency.json).
+    From whole-network timings alone, optionally adapting a prior model of another device
+    (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
+    """
+    from latency_models.io import save_model
+
+    if folds < 2:
+        raise InputError(f"--folds must be at least 2, got {folds}")
+    if kind not in ("gbm", "rf"):
+        raise InputError(f"--kind must be gbm or rf, got {kind!r}")
+    if networks is not None:
+        if store is not None:
+            raise InputError("pass either --store or --networks, not both")
+        model = _fit_networks(networks, prior, space, device)
+    else:
+        if prior is not None:
+            raise InputError("--prior needs --networks (the target device's network timings)")
+        if store is None:
+            raise InputError("pass --store hwnas.db --device URI, or --networks timings.csv")
+        model = _fit_store(store, device, space, kind, folds)
+    save_model(model, out)
+    info = {"out": str(out), "space": model.space, "device": model.device, "kind": model.kind,
+            "scale": model.scale, "overhead_ms": model.overhead_ms, "metrics": model.metrics}
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"wrote {escape(str(out))}: {model.kind} model of {escape(model.device)} for space {model.space}",
+                  highlight=False)
+    labels = {"blocks_cv": "blocks, held out (regressor)", "networks_cv": "networks, held out",
+              "networks_fit": "networks (fit)"}
+    for key, label in labels.items():
+        m = model.metrics.get(key)
+        if key == "networks_fit" and m:
+            console.print(f"  {label}: leave-one-out RMSPE {m['loo_rmspe']:.2f}% "
+                          f"(ridge λ={m['lambda']:g}); train {_fmt_metrics(m['train'])}", highlight=False)
+        elif m:
+            console.print(f"  {label}: {_fmt_metrics(m)}", highlight=False)
+
+
+def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: str, folds: int) -> Any:
+    from latency_models.network import block_frame_fields, fit_latency_model
+    from profiler.store import Store
+
+    if not store.is_file():
+        raise InputError(f"store not found: {store}")
+    with Store(store, create=False) as st:
+        if device is None:
+            known = st.devices()
+            if len(known) != 1:
+                raise InputError(f"store {store} holds {len(known)} devices; pick one with --device "
+                                 f"({', '.join(known['device_uri']) or 'none'})")
+            device = str(known["device"].iloc[0])
+        identity = st.resolve_device(device)
+        blocks, nets = st.blocks(identity), st.networks(identity)
+    if blocks.empty:
+        raise InputError(f"device {identity} has no block measurements in {store}; run hwnas profile first")
+    name = space or _infer_space(set(blocks["block_key"]), nets)
+    sp = get_space(name)
+    uri = str(blocks["device_uri"].iloc[0])
+    nets = nets[nets["space"] == name]
+    fields, ms = block_frame_fields(blocks)
+    with _progress() as progress:
+        task = progress.add_task("fitting block regressors", total=None)
+        model = fit_latency_model(blocks, nets, name, identity, device_uri=uri, kind=kind)
+        progress.update(task, total=1, completed=1)
+        metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets))}
+        if len(ms) >= folds:
+            metrics["blocks_cv"] = _cv_blocks(fields, ms, folds, kind, progress)
+        net_cv = _cv_networks(model, sp, nets, folds)
+        if net_cv:
+            metrics["networks_cv"] = net_cv
+    model.metrics.update(metrics)
+    return model
+
+
+def _fit_networks(path: Path, prior: Optional[Path], space: Optional[str], device: Optional[str]) -> Any:
+    from latency_models.io import load_model
+    from latency_models.transfer import fit_from_networks, fit_transfer
+
+    timings = _read_timings(path)
+    prior_model = load_model(prior) if prior is not None else None
+    name = space or (prior_model.space if prior_model else None)
+    if name is None:
+        raise InputError("--networks needs --space (or a --prior model, whose space is used)")
+    if prior_model is not None and prior_model.space != name:
+        raise InputError(f"prior model {prior} is for space {prior_model.space!r}, not {name!r}")
+    sp = get_space(name)
+    archs = _parse_archs(sp, list(timings["arch"]))
+    target = device or f"networks:{path.stem}"
+    if prior_model is not None:
+        return fit_transfer(prior_model, sp, archs, timings["latency_ms"], target, device)
+    return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def _resolve(space: SearchSpace, text: str) -> Any:
+    if space.channel_options:
+        if text.endswith(".json"):
+            p = Path(text)
+            if not p.is_file():
+                raise InputError(f"architecture file not found: {text}")
+            try:
+                data = json.loads(p.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise InputError(f"architecture file {text} is not valid JSON: {exc}") from None
+            text = data.get("arch", data) if isinstance(data, dict) else data
+        return space.check_arch(text)
+    sp, ops = resolve_arch(text, space.name)
+    return ops
+
+
+def predict_cmd(
+    arch: Optional[str] = typer.Argument(None, help="Preset (fbnet-b), 'k3_e1-skip-...', integers, FBNetV2 JSON, or an arch .json file."),
+    model_path: Path = typer.Option(..., "--model", help="Latency model file (from hwnas fit)."),
+    block: Optional[str] = typer.Option(None, "--block", help="A block spec as JSON instead of an architecture."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Predict the latency of an architecture (with a per-layer breakdown) or of one block."""
+    from latency_models.io import load_model
+
+    if (arch is None) == (block is None):
+        raise InputError("give an architecture or --block JSON (one of them)")
+    model = load_model(model_path)
+    if block is not None:
+        spec = BlockSpec.from_json(block)
+        ms = float(model.predict_blocks([spec])[0])
+        if as_json:
+            print_json({"device": model.device, "block": spec.to_dict(), "key": spec.key, "predicted_ms": ms})
+        else:
+            console.print(f"{escape(spec.key)}: [bold]{ms:.4f} ms[/] on {escape(model.device)}", highlight=False)
+        return
+    space = get_space(model.space)
+    a = _resolve(space, arch)
+    total, per = model.predict_network(space, a)
+    specs = space.blocks(a)
+    rows = [{"index": i, "block": s.label, "key": s.key, "input": list(s.input_shape[1:]), "predicted_ms": float(p)}
+            for i, (s, p) in enumerate(zip(specs, per))]
+    if as_json:
+        print_json({"space": space.name, "device": model.device, "arch": a if isinstance(a, dict) else "-".join(a),
+                    "predicted_ms": total, "overhead_ms": model.overhead_ms, "layers": rows})
+        return
+    console.print(table(f"{space.name} on {escape(model.device)}", ["#", "block", "input", "ms", "share"],
+                        [(r["index"], escape(r["block"]), "x".join(map(str, r["input"])), f"{r['predicted_ms']:.4f}",
+                          f"{100 * r['predicted_ms'] / total:.1f}%") for r in rows], right=("#", "ms", "share")))
+    console.print(f"per-network overhead: {model.overhead_ms:.4f} ms", highlight=False)
+    console.print(f"predicted latency: [bold]{total:.3f} ms[/]", highlight=False)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate_cmd(
+    model_path: Path = typer.Option(..., "--model", help="Latency model file (from hwnas fit)."),
+    store: Path = typer.Option(Path("hwnas.db"), "--store", help="Measurement store holding measured networks."),
+    device: Optional[str] = typer.Option(None, "--device", help="Device whose networks to compare with (default: the model's)."),
+    worst: int = typer.Option(5, "--worst", help="How many worst predictions to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compare a model's predictions with the whole networks measured on the device.
+
+    Prints ±5/±10/±15% accuracy (nn-Meter), RMSE, RMSPE, Spearman ρ, Kendall τ and the worst cases.
+    """
+    from latency_models.io import load_model
+    from latency_models.metrics import evaluate, worst_cases
+    from profiler.store import Store
+
+    model = load_model(model_path)
+    if not store.is_file():
+        raise InputError(f"store not found: {store}")
+    with Store(store, create=False) as st:
+        identity = st.resolve_device(device or model.device)
+        nets = st.networks(identity)
+    nets = nets[nets["space"] == model.space]
+    if nets.empty:
+        raise InputError(f"no whole networks of space {model.space} measured on {identity} in {store}; "
+                         f"profile some with hwnas profile --archs random:100")
+    space = get_space(model.space)
+    archs = list(nets["arch"])
+    with _progress() as progress:
+        progress.add_task(f"predicting {len(archs)} networks", total=None)
+        pred = model.predict_networks(space, _parse_archs(space, archs))
+    y = nets["median_ms"].to_numpy(dtype=float)
+    result = {"model": str(model_path), "device": identity, "model_device": model.device, "space": model.space,
+              **evaluate(pred, y), "worst": worst_cases(pred, y, archs, max(0, worst))}
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}:", highlight=False)
+    console.print(f"  {_fmt_metrics(result)}  RMSE: {result['rmse_ms']:.4f} ms  "
+                  f"Kendall τ: {result['kendall'] if result['kendall'] is None else round(result['kendall'], 3)}",
+                  highlight=False)
+    if result["worst"]:
+        console.print(table("worst cases", ["arch", "measured ms", "predicted ms", "error"],
+                            [(escape(w["name"]), f"{w['measured_ms']:.4f}", f"{w['predicted_ms']:.4f}",
+                              f"{w['error_pct']:+.1f}%") for w in result["worst"]],
+                            right=("measured ms", "predicted ms", "error")))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit_cmd)
+    app.command("predict")(predict_cmd)
+    app.command("evaluate")(evaluate_cmd)
