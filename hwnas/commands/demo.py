@@ -43,13 +43,15 @@ class Settings:
     max_seconds: float
     search_epochs: int
     train_epochs: int
+    images: int        # digits images used by search and training (--limit): the CPU budget
+    candidates: int    # architectures sampled from the final distribution and ranked
     compare: tuple[str, ...] = ()  # more devices profiled for the report's device comparison
 
     @classmethod
     def for_mode(cls, quick: bool) -> "Settings":
         if quick:
-            return cls(archs=6, max_seconds=0.05, search_epochs=2, train_epochs=1)
-        return cls(archs=20, max_seconds=0.3, search_epochs=6, train_epochs=4,
+            return cls(archs=6, max_seconds=0.1, search_epochs=2, train_epochs=1, images=192, candidates=2)
+        return cls(archs=20, max_seconds=0.3, search_epochs=4, train_epochs=4, images=512, candidates=4,
                    compare=(COMPARE_DEVICE,))
 
 
@@ -113,9 +115,11 @@ def plan(out: Path, settings: Settings) -> list[Step]:
         Step("search", f"Searching {SPACE} on digits with the CPU's predicted latency as loss "
                        f"({settings.search_epochs} epochs)",
              ["search", "--space", SPACE, "--latency", str(model), "--data", "digits",
-              "--epochs", str(settings.search_epochs), "--out", str(run_dir)], produces=[run_dir / "arch.json"]),
+              "--epochs", str(settings.search_epochs), "--warmup-epochs", "1", "--limit", str(settings.images),
+              "--candidates", str(settings.candidates), "--out", str(run_dir)], produces=[run_dir / "arch.json"]),
         Step("train", f"Training the found architecture from scratch on digits ({settings.train_epochs} epochs)",
-             ["train", str(run_dir / "arch.json"), "--data", "digits", "--epochs", str(settings.train_epochs)],
+             ["train", str(run_dir / "arch.json"), "--data", "digits", "--epochs", str(settings.train_epochs),
+              "--limit", str(4 * settings.images)],
              required=False),
         Step("measure", "Measuring the found architecture on the CPU (predicted beside measured)",
              lambda: profile + ["--no-blocks", "--archs", _searched_arch(run_dir)], required=False,
@@ -192,7 +196,9 @@ def demo(
             summary.append({"step": step.key, "status": status, "seconds": round(took, 1)})
             if step.required:
                 say.print(f"[bold red]demo stopped:[/] step {step.key} {status}; see {log}", highlight=False)
-                raise typer.Exit(code or 1)
+                # SystemExit, not typer.Exit: the CLI runs typer with standalone_mode=False, where
+                # click returns typer.Exit's code instead of exiting with it
+                raise SystemExit(code or 1)
             say.print(f"[yellow]step {step.key} {status}; continuing[/]", highlight=False)
             continue
         step.ok = True
