@@ -1,0 +1,112 @@
+"""`hwnas fit | predict | evaluate` as a user runs them, on a store filled with structured synthetic timings."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from latency_synth import block_ms, network_ms, random_archs, random_blocks
+from profiler.store import Store
+from search.space import get_space
+
+IDENT = "Synthetic CPU|onnxruntime|1.0|threads=1|cores=all"
+URI = "cpu:onnxruntime?threads=1"
+
+
+def _stats(ms: float) -> dict:
+    return {"n": 20, "median_ms": ms, "mean_ms": ms, "std_ms": 0.01 * ms, "p10_ms": ms, "p90_ms": ms, "min_ms": ms,
+            "ci_halfwidth_ms": 0.001, "settled": True}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    space = get_space("fbnet-cifar")
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("lat") / "hwnas.db"
+    specs = space.unique_blocks() + random_blocks(150, rng)
+    archs = random_archs(space, 40, rng)
+    with Store(path) as st:
+        st.add_device(IDENT, URI, {"cpu": "Synthetic CPU", "runtime_version": "1.0"}, runtime="onnxruntime", threads=1)
+        for spec, ms in zip(specs, block_ms(specs, rng)):
+            st.put_block(IDENT, spec, _stats(float(ms)))
+        for arch, ms in zip(archs, network_ms(space, archs, rng)):
+            st.put_network(IDENT, space.name, arch, _stats(float(ms)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(store, tmp_path_factory):
+    from conftest import run_cli
+
+    out = tmp_path_factory.mktemp("m") / "cpu.latency.json"
+    proc = run_cli("fit", "--store", str(store), "--device", URI, "--out", str(out), check=True)
+    assert "held out" in proc.stdout and "±10%" in proc.stdout
+    return out
+
+
+def test_fit_from_the_store_writes_a_model_with_cross_validated_metrics(model_file):
+    data = json.loads(model_file.read_text())
+    assert data["space"] == "fbnet-cifar" and data["device"] == IDENT and data["units"] == "ms"
+    assert data["metrics"]["blocks_cv"]["n"] > 100
+    assert data["metrics"]["networks_cv"]["acc10"] >= 0.95
+
+
+def test_predict_an_architecture_with_per_layer_breakdown(cli, model_file):
+    proc = cli("predict", "--model", str(model_file), "fbnet-b", "--json", check=True)
+    out = json.loads(proc.stdout)
+    assert out["space"] == "fbnet-cifar" and len(out["layers"]) == 25
+    assert out["predicted_ms"] == pytest.approx(sum(r["predicted_ms"] for r in out["layers"]) + out["overhead_ms"])
+    table = cli("predict", "--model", str(model_file), "fbnet-b", check=True).stdout
+    assert "predicted latency" in table and "k5_e6" in table
+
+
+def test_predict_a_block(cli, model_file):
+    block = '{"op": "ir", "cin": 40, "cout": 56, "resolution": 12, "kernel": 5, "expansion": 4}'
+    out = json.loads(cli("predict", "--model", str(model_file), "--block", block, "--json", check=True).stdout)
+    assert out["predicted_ms"] > 0 and out["block"]["cin"] == 40
+
+
+def test_evaluate_against_measured_networks(cli, model_file, store):
+    out = json.loads(cli("evaluate", "--model", str(model_file), "--store", str(store), "--json", check=True).stdout)
+    assert out["n"] == 40 and out["acc10"] >= 0.95 and out["spearman"] > 0.9
+    assert len(out["worst"]) == 5 and abs(out["worst"][0]["error_pct"]) >= abs(out["worst"][-1]["error_pct"])
+    text = cli("evaluate", "--model", str(model_file), "--store", str(store), check=True).stdout
+    assert "worst cases" in text and "Spearman" in text
+
+
+def test_fit_from_network_timings_with_and_without_a_prior(cli, model_file, tmp_path):
+    space = get_space("fbnet-cifar")
+    rng = np.random.default_rng(1)
+    archs = random_archs(space, 15, rng)
+    csv = tmp_path / "timings.csv"
+    csv.write_text("arch,latency_ms\n" + "".join(f"{a},{ms}\n" for a, ms in
+                                                 zip(archs, network_ms(space, archs, rng, speed=1.5))))
+    moved = tmp_path / "moved.json"
+    out = json.loads(cli("fit", "--networks", str(csv), "--prior", str(model_file), "--out", str(moved),
+                         "--device", "phone-2", "--json", check=True).stdout)
+    assert out["kind"] == "scaled" and out["device"] == "phone-2" and out["metrics"]["networks_fit"]["n_networks"] == 15
+    scratch = tmp_path / "scratch.json"
+    text = cli("fit", "--networks", str(csv), "--space", "fbnet-cifar", "--out", str(scratch), check=True).stdout
+    assert "leave-one-out" in text and json.loads(scratch.read_text())["kind"] == "linear"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "--model", "{pickled}", "fbnet-b"], "pickle payload"),
+    (["predict", "--model", "{model}", "k3_e1-skip"], "22"),
+    (["fit", "--networks", "{csv}", "--space", "fbnet-cifar", "--out", "x.json"], "latency_ms"),
+    (["fit", "--prior", "{model}", "--out", "x.json"], "--prior needs --networks"),
+    (["evaluate", "--model", "{model}", "--store", "{store}", "--device", "adb://nope"], "no device"),
+])
+def test_user_mistakes_exit_2_with_one_line(cli, model_file, store, tmp_path, args, message):
+    pickled = tmp_path / "evil.latency.json"
+    pickled.write_bytes(pickle.dumps({"format": "hwnas-latency-model"}))
+    csv = tmp_path / "bad.csv"
+    csv.write_text("arch,ms\nk3_e1,1.0\n")
+    args = [a.format(pickled=pickled, model=model_file, csv=csv, store=store) for a in args]
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
