@@ -32,7 +32,7 @@ FIELD_NAMES: tuple[str, ...] = ("op", "cin", "cout", "resolution", "stride", "ke
 #: Feature columns of `features`, in order.
 FEATURE_NAMES: tuple[str, ...] = (
     "op", "kernel", "stride", "expansion", "groups", "cin", "cout", "hidden", "resolution", "out_resolution",
-    "act", "se", "macs", "params", "bytes",
+    "act", "se", "macs", "params", "bytes", "dw_macs",
 )
 
 
@@ -90,7 +90,10 @@ def features(fields: np.ndarray) -> np.ndarray:
     hidden_maps = np.where(is_ir, 2 * hidden * hw_in + 2 * hidden * hw_out, 0.0)
     identity = is_skip & ~proj
     moved = 4.0 * (acts_in + np.where(identity, 0.0, acts_out) + hidden_maps + params)
-    return np.column_stack([op, k, stride, e, g, cin, cout, hidden, res, out_res, act, se, macs, params, moved])
+    # depthwise MACs run memory-bound, far slower per MAC than dense convs: the cost model separates them
+    dw_macs = np.where(is_ir, hidden * k * k * hw_out, 0.0)
+    return np.column_stack([op, k, stride, e, g, cin, cout, hidden, res, out_res, act, se, macs, params, moved,
+                            dw_macs])
 
 
 def block_features(specs: Iterable[BlockSpec]) -> np.ndarray:

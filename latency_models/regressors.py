@@ -34,7 +34,7 @@ MIN_FAMILY_SAMPLES = 12
 #: Rows predicted per batch.
 CHUNK = 16384
 
-_LOG_COLS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14)  # kernel … out_res, macs, params, bytes
+_LOG_COLS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15)  # kernel … out_res, macs, params, bytes, dw_macs
 
 
 def log_features(fields: np.ndarray) -> np.ndarray:
@@ -58,9 +58,9 @@ def _check_fields(X: Any) -> np.ndarray:
 
 
 def _cost_design(fields: np.ndarray) -> np.ndarray:
-    """[1, MMACs, MB moved]: a fixed cost plus compute plus memory traffic."""
+    """[1, dense MMACs, depthwise MMACs, MB moved]: a fixed cost plus compute plus memory traffic."""
     f = features(fields)
-    return np.column_stack([np.ones(len(f)), f[:, 12] / 1e6, f[:, 14] / 1e6])
+    return np.column_stack([np.ones(len(f)), (f[:, 12] - f[:, 15]) / 1e6, f[:, 15] / 1e6, f[:, 14] / 1e6])
 
 
 def _fit_cost(D: np.ndarray, y: np.ndarray) -> np.ndarray:
