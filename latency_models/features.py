@@ -20,7 +20,7 @@ import numpy as np
 from search.space import BlockSpec
 
 __all__ = ["OPS", "ACTS", "FIELD_NAMES", "FEATURE_NAMES", "spec_fields", "features", "block_features",
-           "family_names"]
+           "family_names", "family_codes", "family_name"]
 
 OPS: tuple[str, ...] = ("ir", "skip", "conv", "fc", "pool_conv")
 ACTS: tuple[str, ...] = ("relu", "hswish", "none")
@@ -53,8 +53,10 @@ def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
 
 def features(fields: np.ndarray) -> np.ndarray:
     """Features (n, len(FEATURE_NAMES)) from `spec_fields` output, fully vectorised."""
-    f = np.asarray(fields, dtype=np.float64)
-    op, cin, cout, res, stride, k, e, g, act, se = (f[:, i] for i in range(10))
+    # Column-major throughout: every field and feature is one contiguous row, so each vector op
+    # streams memory instead of striding over 11-16 wide records (~2x faster in bulk).
+    f = np.ascontiguousarray(np.asarray(fields, dtype=np.float64).T)
+    op, cin, cout, res, stride, k, e, g, act, se = f[:10]
     is_ir, is_skip, is_conv, is_fc, is_pool = (op == i for i in range(5))
     exact = cin * e
     hidden = np.where(exact == np.floor(exact), exact, _make_divisible(exact))
@@ -66,8 +68,8 @@ def features(fields: np.ndarray) -> np.ndarray:
     se_on = is_ir & (se > 0)
     proj = is_skip & ~((cin == cout) & (stride == 1))
 
-    macs = np.zeros(len(f))
-    params = np.zeros(len(f))
+    macs = np.zeros(f.shape[1])
+    params = np.zeros(f.shape[1])
     # inverted residual: 1x1 group conv, depthwise kxk (strided), [SE at 1x1], 1x1 group conv
     ir_macs = hidden * cin / g * hw_in + hidden * k * k * hw_out + cout * hidden / g * hw_out
     ir_macs += np.where(se_on, 2 * hidden * mid, 0.0)
@@ -92,8 +94,11 @@ def features(fields: np.ndarray) -> np.ndarray:
     moved = 4.0 * (acts_in + np.where(identity, 0.0, acts_out) + hidden_maps + params)
     # depthwise MACs run memory-bound, far slower per MAC than dense convs: the cost model separates them
     dw_macs = np.where(is_ir, hidden * k * k * hw_out, 0.0)
-    return np.column_stack([op, k, stride, e, g, cin, cout, hidden, res, out_res, act, se, macs, params, moved,
-                            dw_macs])
+    out = np.empty((len(FEATURE_NAMES), f.shape[1]))
+    for i, col in enumerate((op, k, stride, e, g, cin, cout, hidden, res, out_res, act, se, macs, params, moved,
+                             dw_macs)):
+        out[i] = col
+    return out.T  # (n, features) view of column-major storage
 
 
 def block_features(specs: Iterable[BlockSpec]) -> np.ndarray:
@@ -101,18 +106,27 @@ def block_features(specs: Iterable[BlockSpec]) -> np.ndarray:
     return features(spec_fields(list(specs)))
 
 
-def family_names(fields: np.ndarray) -> np.ndarray:
-    """`BlockSpec.family` for every row of `spec_fields` output, vectorised (object array)."""
+def family_codes(fields: np.ndarray) -> np.ndarray:
+    """An integer per `BlockSpec.family` (cheap to compare in bulk); names via `family_name`."""
     f = np.asarray(fields, dtype=np.float64)
     op, cin, cout, stride, k, g, se = f[:, 0], f[:, 1], f[:, 2], f[:, 4], f[:, 5], f[:, 7], f[:, 9]
-    out = np.empty(len(f), dtype=object)
-    out[:] = np.asarray(OPS, dtype=object)[op.astype(int)]
-    skip = op == 1
-    out[skip & (cin == cout) & (stride == 1)] = "skip"
-    out[skip & ~((cin == cout) & (stride == 1))] = "skip_proj"
-    ir = np.flatnonzero(op == 0)
-    if len(ir):
-        names = np.char.add(np.char.add("ir_k", k[ir].astype(int).astype(str)),
-                            np.char.add(np.where(g[ir] > 1, "_g", ""), np.where(se[ir] > 0, "_se", "")))
-        out[ir] = names.astype(object)
-    return out
+    identity = (cin == cout) & (stride == 1)
+    other = np.where(op == 1, np.where(identity, 1, 2), op + 1)  # skip 1, skip_proj 2, conv 3, fc 4, pool_conv 5
+    ir = 1000 + k * 10 + 2 * (g > 1) + (se > 0)
+    return np.where(op == 0, ir, other).astype(np.int64)
+
+
+def family_name(code: int) -> str:
+    code = int(code)
+    if code >= 1000:
+        k, rest = divmod(code - 1000, 10)
+        return f"ir_k{k}" + ("_g" if rest & 2 else "") + ("_se" if rest & 1 else "")
+    return ("", "skip", "skip_proj", "conv", "fc", "pool_conv")[code]
+
+
+def family_names(fields: np.ndarray) -> np.ndarray:
+    """`BlockSpec.family` for every row of `spec_fields` output (object array)."""
+    codes = family_codes(fields)
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    names = np.array([family_name(c) for c in uniq], dtype=object)
+    return names[inverse.reshape(-1)] if len(codes) else np.empty(0, dtype=object)

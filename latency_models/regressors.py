@@ -22,7 +22,7 @@ from scipy.optimize import lsq_linear
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from latency_models.features import FIELD_NAMES, features, family_names
+from latency_models.features import FIELD_NAMES, family_codes, family_name, family_names, features
 from latency_models.trees import TreeEnsemble
 from search.space import InputError
 
@@ -37,11 +37,14 @@ CHUNK = 16384
 _LOG_COLS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15)  # kernel … out_res, macs, params, bytes, dw_macs
 
 
-def log_features(fields: np.ndarray) -> np.ndarray:
-    """Regressor inputs: log1p of the size features, plus op/act/se codes."""
-    f = features(fields)
-    logs = np.log1p(f[:, list(_LOG_COLS)])
-    return np.column_stack([logs, f[:, 0], f[:, 10], f[:, 11]])
+def log_features(fields: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
+    """Regressor inputs: log1p of the size features, plus op/act/se codes (`f`: precomputed features)."""
+    f = features(fields) if f is None else f
+    ft = f.T  # column-major storage (see features): rows are contiguous
+    out = np.empty((len(_LOG_COLS) + 3, len(f)))
+    np.log1p(ft[list(_LOG_COLS)], out=out[: len(_LOG_COLS)])
+    out[len(_LOG_COLS):] = ft[[0, 10, 11]]
+    return out.T
 
 
 def _check_fields(X: Any) -> np.ndarray:
@@ -57,10 +60,11 @@ def _check_fields(X: Any) -> np.ndarray:
     return arr
 
 
-def _cost_design(fields: np.ndarray) -> np.ndarray:
+def _cost_design(fields: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
     """[1, dense MMACs, depthwise MMACs, MB moved]: a fixed cost plus compute plus memory traffic."""
-    f = features(fields)
-    return np.column_stack([np.ones(len(f)), (f[:, 12] - f[:, 15]) / 1e6, f[:, 15] / 1e6, f[:, 14] / 1e6])
+    f = features(fields) if f is None else f
+    ft = f.T
+    return np.stack([np.ones(len(f)), (ft[12] - ft[15]) / 1e6, ft[15] / 1e6, ft[14] / 1e6], axis=1)
 
 
 def _fit_cost(D: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -147,7 +151,17 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
             if mask.sum() >= MIN_FAMILY_SAMPLES:
                 self.parts_[name] = self._fit_part(D[mask], Z[mask], y_log[mask])
         self.n_features_in_ = X.shape[1]
+        self._codes = self._family_codes(self.parts_)
         return self
+
+    @staticmethod
+    def _family_codes(parts: Mapping[str, Any]) -> dict[str, int]:
+        known = {family_name(c): c for c in [1, 2, 3, 4, 5] + [1000 + k * 10 + r for k in range(1, 16, 2)
+                                                                for r in range(4)]}
+        unknown = set(parts) - set(known)
+        if unknown:
+            raise InputError(f"unknown block family {sorted(unknown)[0]!r} in regressor")
+        return {name: known[name] for name in parts}
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted latency in ms for each row of spec fields."""
@@ -161,11 +175,12 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0)
-        D, Z, fam = _cost_design(X), log_features(X), family_names(X)
+        f = features(X)
+        D, Z, fam = _cost_design(X, f), log_features(X, f), family_codes(X)
         out = np.empty(len(X))
         rest = np.ones(len(X), dtype=bool)
         for name, part in self.parts_.items():
-            mask = fam == name
+            mask = fam == self._codes[name]
             if mask.any():
                 out[mask] = part.predict_log(D[mask], Z[mask])
                 rest &= ~mask
@@ -184,4 +199,5 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
         est.global_ = _Part.from_dict(d["global"])
         est.parts_ = {k: _Part.from_dict(v) for k, v in d["families"].items()}
         est.n_features_in_ = len(FIELD_NAMES)
+        est._codes = cls._family_codes(est.parts_)
         return est

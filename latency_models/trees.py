@@ -97,17 +97,19 @@ class TreeEnsemble:
         feat, thr, leaves = self._feat, self._thr32, self._leaf
         out = np.zeros(n)
         for t in range(len(self.roots)):
-            pos = np.zeros(n, dtype=np.intp)
+            bits: list[np.ndarray] = []  # the path so far: one boolean (went right) per level
             for level in range(self.depth):
                 first = 2 ** level - 1
-                go = None
-                for j in range(2 ** level):
-                    h = first + j
-                    x = cols[feat[t, h]]
-                    c = x > thr[t, h]
-                    go = c if go is None else np.where(pos == j, c, go)
-                pos = 2 * pos + go
-            out += leaves[t][pos]
+                cand = [cols[feat[t, first + j]] > thr[t, first + j] for j in range(2 ** level)]
+                # Multiplex the 2**level node outcomes by the path bits (deepest bit first), with
+                # boolean ops only: a ^ ((a ^ b) & bit) picks b where bit is set, else a.
+                for bit in reversed(bits):
+                    cand = [a ^ ((a ^ b) & bit) for a, b in zip(cand[0::2], cand[1::2])]
+                bits.append(cand[0])
+            idx = np.zeros(n, dtype=np.intp)
+            for bit in bits:
+                idx = 2 * idx + bit
+            out += leaves[t].take(idx)
         return out * self.scale
 
     def to_dict(self) -> dict[str, Any]:
