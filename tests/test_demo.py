@@ -65,6 +65,7 @@ def test_out_that_is_a_file_is_refused(cli, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(1800)
 def test_quick_demo_runs_the_whole_loop_and_ends_with_the_report(cli, tmp_path):
     missing = {"fit", "search"} - available_commands()
     if missing:

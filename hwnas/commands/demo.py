@@ -45,13 +45,16 @@ class Settings:
     train_epochs: int
     images: int        # digits images used by search and training (--limit): the CPU budget
     candidates: int    # architectures sampled from the final distribution and ranked
+    batch: int = 32
+    warmup_epochs: int = 1
     compare: tuple[str, ...] = ()  # more devices profiled for the report's device comparison
 
     @classmethod
     def for_mode(cls, quick: bool) -> "Settings":
         if quick:
-            return cls(archs=6, max_seconds=0.1, search_epochs=2, train_epochs=1, images=192, candidates=2)
-        return cls(archs=20, max_seconds=0.3, search_epochs=4, train_epochs=4, images=512, candidates=4,
+            return cls(archs=6, max_seconds=0.1, search_epochs=1, train_epochs=1, images=80, candidates=1, batch=16,
+                       warmup_epochs=0)
+        return cls(archs=20, max_seconds=0.3, search_epochs=2, train_epochs=4, images=192, candidates=2,
                    compare=(COMPARE_DEVICE,))
 
 
@@ -115,7 +118,8 @@ def plan(out: Path, settings: Settings) -> list[Step]:
         Step("search", f"Searching {SPACE} on digits with the CPU's predicted latency as loss "
                        f"({settings.search_epochs} epochs)",
              ["search", "--space", SPACE, "--latency", str(model), "--data", "digits",
-              "--epochs", str(settings.search_epochs), "--warmup-epochs", "1", "--limit", str(settings.images),
+              "--epochs", str(settings.search_epochs), "--warmup-epochs", str(settings.warmup_epochs),
+              "--limit", str(settings.images), "--batch-size", str(settings.batch), "--micro-batch", str(settings.batch),
               "--candidates", str(settings.candidates), "--out", str(run_dir)], produces=[run_dir / "arch.json"]),
         Step("train", f"Training the found architecture from scratch on digits ({settings.train_epochs} epochs)",
              ["train", str(run_dir / "arch.json"), "--data", "digits", "--epochs", str(settings.train_epochs),
