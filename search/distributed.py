@@ -1,0 +1,77 @@
+"""Data-parallel plumbing for `torchrun`: who am I, and summing gradients over processes.
+
+Hand-written instead of wrapping the model in `DistributedDataParallel`
+because the DNAS loop alternates two optimizers over two parameter sets and
+accumulates micro-batches; one explicit all-reduce of the gradients before
+each optimizer step is simpler to reason about, and gives the same numbers
+as DDP's bucketed all-reduce.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["Dist", "setup"]
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce_grads(self, params: list[torch.nn.Parameter]) -> None:
+        """Sum gradients over processes (each process already scaled by the global batch)."""
+        if not self.enabled:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            p.grad = flat[offset:offset + n].view_as(p).clone()
+            offset += n
+
+    def all_sum(self, value: float) -> float:
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t.item())
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def setup() -> Dist:
+    """Join the process group torchrun describes in the environment (gloo on CPU, NCCL on GPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return Dist(0, 1, device)
+    rank = int(os.environ["RANK"])
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+        # One process per core: let each use its share instead of oversubscribing.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return Dist(rank, world, device)

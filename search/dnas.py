@@ -1,0 +1,339 @@
+"""FBNet's DNAS loop, generic over any `search.supernet.Supernet`.
+
+Per epoch: the weights train on 80% of the training data (SGD lr 0.1,
+momentum 0.9, wd 1e-4, cosine), then θ on the other 20% (Adam lr 0.01,
+wd 5e-4); warm-up epochs train only the weights (cross-entropy alone).  The
+temperature starts at τ0 = 5 and is multiplied by exp(-0.045) after every
+search epoch.  The loss is FBNet's ``CE · α · log(LAT)^β`` (α = 0.2, β = 0.6)
+for θ, with LAT the expected latency in ms of the Gumbel-softmax sample, except that
+the log is taken of ``1 + LAT``: a desktop may run a small network in under a
+millisecond, where log(LAT) turns negative and its β-th power undefined; for
+LAT of several ms the two agree closely.  The weights train on cross-entropy
+alone: the latency factor does not depend on them and would only rescale
+their SGD learning rate by a device-dependent constant (about 0.2 here).
+
+Latency target (`target_ms = T`): LAT is mirrored about T, i.e. the loss uses
+``T + |LAT - T|`` in place of LAT.  Above T this is exactly the plain loss;
+below T the loss rises as LAT falls, so the search is pulled onto the target
+rather than past it (accuracy usually pulls upward, so a one-sided hinge
+would leave a search that starts below T wherever CE happens to put it).
+
+Reproducibility: one seed fixes everything.  Every global batch is split
+into micro-batches of `micro_batch` images in a fixed order, and each process
+of a `torchrun` job takes every world-th micro-batch; each micro-batch draws
+the same Gumbel sample (the RNG is rewound to the step's state before each),
+and the gradients are summed over micro-batches and processes.  BatchNorm
+statistics are therefore always per micro-batch, so 1 and N processes compute
+the same thing.  Checkpoints hold weights, θ, optimizers, scheduler, RNG
+states and the epoch, so `resume` continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from search.data import Data, normalize
+from search.distributed import Dist
+from search.space import InputError
+from search.supernet import Supernet
+
+__all__ = ["SearchConfig", "latency_factor", "run_search", "temperature"]
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class SearchConfig:
+    epochs: int = 10
+    warmup_epochs: int = 2
+    batch_size: int = 32
+    micro_batch: int = 16
+    alpha: float = 0.2
+    beta: float = 0.6
+    target_ms: float | None = None
+    tau0: float = 5.0
+    tau_decay: float = 0.045
+    w_lr: float = 0.1
+    w_momentum: float = 0.9
+    w_wd: float = 1e-4
+    a_lr: float = 0.01
+    a_wd: float = 5e-4
+    theta_fraction: float = 0.2
+    seed: int = 0
+    candidates: int = 8
+    eval_images: int = 256
+
+    def check(self, world: int = 1) -> None:
+        if self.epochs < 1 or self.warmup_epochs < 0:
+            raise InputError("epochs must be at least 1 and warm-up epochs not negative")
+        if self.batch_size < 1 or self.micro_batch < 1:
+            raise InputError("batch size and micro-batch must be positive")
+        chunks = math.ceil(self.batch_size / self.micro_batch)
+        if chunks % world:
+            raise InputError(
+                f"global batch {self.batch_size} in micro-batches of {self.micro_batch} gives {chunks}, "
+                f"which {world} processes cannot share evenly; change --batch-size or --micro-batch"
+            )
+        if self.alpha <= 0 or self.beta <= 0:
+            raise InputError("--alpha and --beta must be positive")
+        if self.target_ms is not None and self.target_ms <= 0:
+            raise InputError("--target-ms must be positive")
+
+
+def temperature(cfg: SearchConfig, epoch: int) -> float:
+    """τ at `epoch` (0-based): τ0 during warm-up, then τ0·exp(-decay·search epochs done)."""
+    return cfg.tau0 * math.exp(-cfg.tau_decay * max(0, epoch - cfg.warmup_epochs))
+
+
+def latency_factor(lat_ms: torch.Tensor, alpha: float, beta: float, target_ms: float | None = None) -> torch.Tensor:
+    """α · log(1 + LAT)^β, with LAT mirrored about the target when one is given (see module doc)."""
+    if target_ms is not None:
+        lat_ms = target_ms + (lat_ms - target_ms).abs()
+    return alpha * torch.log1p(lat_ms).pow(beta)
+
+
+# --------------------------------------------------------------------------- RNG state
+
+
+def _rng_state() -> dict[str, Any]:
+    """RNG states as tensors and plain lists, so a weights_only load accepts them."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    out: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class _Loop:
+    """One search's state: supernet, optimizers, schedule, splits."""
+
+    def __init__(self, net: Supernet, data: Data, cfg: SearchConfig, dist: Dist, progress: Progress | None) -> None:
+        self.net, self.data, self.cfg, self.dist = net, data, cfg, dist
+        self.progress = progress or (lambda event: None)
+        n = len(data.train_y)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
+        n_theta = int(round(n * cfg.theta_fraction))
+        self.w_idx, self.a_idx = perm[n_theta:], perm[:n_theta]
+        if len(self.w_idx) < cfg.batch_size or len(self.a_idx) < cfg.batch_size:
+            raise InputError(
+                f"{n} training images give {len(self.w_idx)} for the weights and {len(self.a_idx)} for θ; "
+                f"each needs at least one batch of {cfg.batch_size} (lower --batch-size or raise --limit)"
+            )
+        self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_wd)
+        self.a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.a_lr, weight_decay=cfg.a_wd)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=cfg.epochs)
+
+    def batches(self, idx: torch.Tensor, epoch: int, salt: int) -> list[torch.Tensor]:
+        """Global batches of one epoch, shuffled by (seed, epoch, split): identical on every process."""
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch * 2 + salt)
+        order = idx[torch.randperm(len(idx), generator=g)]
+        b = self.cfg.batch_size
+        return [order[i:i + b] for i in range(0, len(order) - b + 1, b)]  # drop the ragged tail
+
+    def step(self, batch: torch.Tensor, params: list[torch.nn.Parameter], use_latency: bool) -> dict[str, float]:
+        """Forward/backward over this process's micro-batches of one global batch; sums gradients."""
+        cfg, net, dev = self.cfg, self.net, self.dist.device
+        for p in net.parameters():
+            p.grad = None
+        chunks = list(torch.split(batch, cfg.micro_batch))
+        mine = chunks[self.dist.rank::self.dist.world]
+        start = _rng_state()
+        ce_sum, correct, lat = 0.0, 0.0, 0.0
+        for chunk in mine:
+            _set_rng_state(start)  # the same Gumbel sample for every micro-batch of the step
+            x = normalize(self.data.train_x[chunk]).to(dev)
+            y = self.data.train_y[chunk].to(dev)
+            logits = net(x)
+            ce = F.cross_entropy(logits, y, reduction="sum") / len(batch)
+            loss = ce
+            if use_latency:
+                expected = net.expected_latency()
+                loss = ce * latency_factor(expected, cfg.alpha, cfg.beta, cfg.target_ms)
+                lat = float(expected.detach())
+            loss.backward()
+            ce_sum += float(ce.detach())
+            correct += float((logits.argmax(1) == y).sum())
+        self.dist.all_reduce_grads(params)
+        ce_total = self.dist.all_sum(ce_sum)
+        acc = self.dist.all_sum(correct) / len(batch)
+        return {"ce": ce_total, "acc": acc, "lat": lat if use_latency else float(net.expected_latency().detach())}
+
+    @torch.no_grad()
+    def evaluate(self, arch: Any = None, limit: int | None = None) -> float:
+        """Accuracy of one architecture (argmax when None) on the test split, shared weights."""
+        net = self.net
+        net.eval()
+        net.fix(arch)
+        x_all, y_all = self.data.test_x, self.data.test_y
+        if limit:
+            x_all, y_all = x_all[:limit], y_all[:limit]
+        correct = 0
+        for i in range(0, len(y_all), 128):
+            x = normalize(x_all[i:i + 128]).to(self.dist.device)
+            correct += int((net(x).argmax(1).cpu() == y_all[i:i + 128]).sum())
+        net.fix(None)
+        net.train()
+        return correct / max(1, len(y_all))
+
+    def epoch(self, epoch: int) -> dict[str, Any]:
+        cfg, net = self.cfg, self.net
+        net.tau = temperature(cfg, epoch)
+        searching = epoch >= cfg.warmup_epochs
+        net.train()
+        w_batches = self.batches(self.w_idx, epoch, 0)
+        a_batches = self.batches(self.a_idx, epoch, 1) if searching else []
+        total = len(w_batches) + len(a_batches)
+        stats = {"w": [], "a": []}
+        for i, batch in enumerate(w_batches):
+            s = self.step(batch, net.weight_parameters(), use_latency=False)
+            self.w_opt.step()
+            stats["w"].append(s)
+            self.progress({"epoch": epoch, "phase": "weights", "step": i + 1, "steps": total, **s})
+        for i, batch in enumerate(a_batches):
+            s = self.step(batch, net.arch_parameters(), use_latency=True)
+            self.a_opt.step()
+            stats["a"].append(s)
+            self.progress({"epoch": epoch, "phase": "theta", "step": len(w_batches) + i + 1, "steps": total, **s})
+        self.sched.step()
+        mean = lambda rows, k: float(np.mean([r[k] for r in rows])) if rows else None  # noqa: E731
+        arch = net.derive()
+        return {
+            "epoch": epoch + 1,
+            "phase": "search" if searching else "warmup",
+            "tau": net.tau,
+            "w_ce": mean(stats["w"], "ce"), "w_acc": mean(stats["w"], "acc"),
+            "theta_ce": mean(stats["a"], "ce"), "theta_acc": mean(stats["a"], "acc"),
+            "expected_ms": float(net.expected_latency().detach()) if not searching else mean(stats["a"], "lat"),
+            "derived": net.arch_to_json(arch),
+            "derived_ms": net.predicted_ms(arch),
+            "val_acc": self.evaluate(limit=cfg.eval_images) if self.dist.main else None,
+            "distribution": net.distribution(),
+        }
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state(self, epoch: int, history: list[dict]) -> dict[str, Any]:
+        return {
+            "format": 1, "epoch": epoch, "config": asdict(self.cfg), "history": json.dumps(history),
+            "model": self.net.state_dict(), "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+            "sched": self.sched.state_dict(), "rng": _rng_state(), "tau": self.net.tau,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> tuple[int, list[dict]]:
+        self.net.load_state_dict(ckpt["model"])
+        self.w_opt.load_state_dict(ckpt["w_opt"])
+        self.a_opt.load_state_dict(ckpt["a_opt"])
+        self.sched.load_state_dict(ckpt["sched"])
+        self.net.tau = float(ckpt["tau"])
+        _set_rng_state(ckpt["rng"])
+        return int(ckpt["epoch"]), json.loads(ckpt["history"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A search checkpoint, loaded without executing code (weights_only=True)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged or foreign file
+        raise InputError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _check_resume_config(ckpt: dict[str, Any], cfg: SearchConfig) -> None:
+    saved = ckpt.get("config", {})
+    differ = [f.name for f in fields(cfg) if f.name in saved and saved[f.name] != getattr(cfg, f.name)]
+    if differ:
+        raise InputError("cannot resume: options differ from the stopped search: " + ", ".join(
+            f"{k} (was {saved[k]!r}, now {getattr(cfg, k)!r})" for k in differ))
+
+
+def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist: Dist | None = None,
+               resume: bool = False, stop_after: int | None = None, progress: Progress | None = None,
+               meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) a search; rank 0 writes arch.json, history.json, checkpoint.pt, candidates.json.
+
+    `stop_after` ends this run after that many epochs in total (a stopped search, for resuming).
+    The network and `data` must already be built identically on every process (same seed).
+    """
+    from search.sample import rank_candidates
+
+    dist = dist or Dist()
+    cfg.check(dist.world)
+    if cfg.target_ms is not None and cfg.target_ms < net.min_latency_ms():
+        raise InputError(f"target {cfg.target_ms:g} ms is below the fastest architecture of the space: "
+                         f"{net.min_latency_ms():.4g} ms predicted on this device")
+    net.to(dist.device)
+    loop = _Loop(net, data, cfg, dist, progress)
+    ckpt_path = Path(out) / "checkpoint.pt"
+    start, history = 0, []
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(f"nothing to resume: {ckpt_path} does not exist")
+        ckpt = load_checkpoint(ckpt_path)
+        _check_resume_config(ckpt, cfg)
+        start, history = loop.load(ckpt)
+    elif dist.main and ckpt_path.exists():
+        raise InputError(f"{out} already holds a search; pass --resume to continue it or choose another --out")
+    if dist.main:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    end = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    for epoch in range(start, end):
+        history.append(loop.epoch(epoch))
+        if dist.main:
+            torch.save(loop.state(epoch + 1, history), ckpt_path)
+            _write_json(Path(out) / "history.json", {"config": asdict(cfg), "epochs": history, **(meta or {})})
+        dist.barrier()
+    arch = net.derive()
+    result = {
+        **(meta or {}),
+        "space": net.space.name,
+        "arch": net.arch_to_json(arch),
+        "predicted_ms": net.predicted_ms(arch),
+        "target_ms": cfg.target_ms,
+        "min_ms": net.min_latency_ms(),
+        "epochs_done": len(history),
+        "complete": len(history) >= cfg.epochs,
+        "val_acc": history[-1]["val_acc"] if history else None,
+    }
+    if dist.main and result["complete"]:
+        ranked = rank_candidates(net, cfg, loop.evaluate)
+        _write_json(Path(out) / "candidates.json", {"space": net.space.name, "candidates": ranked})
+        _write_json(Path(out) / "arch.json", result)
+    dist.barrier()
+    return result
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
