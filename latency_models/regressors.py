@@ -106,16 +106,21 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, kind: str = "gbm", n_estimators: int = 60, max_depth: int = 3,
-                 learning_rate: float = 0.15, alpha: float = 1.0, random_state: int = 0) -> None:
+                 learning_rate: float = 0.15, alpha: float = 1.0, random_state: int = 0,
+                 base: str = "cost") -> None:
         self.kind = kind
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
         self.alpha = alpha
         self.random_state = random_state
+        self.base = base
 
     def _fit_part(self, D: np.ndarray, Z: np.ndarray, y_log: np.ndarray) -> _Part:
-        cost = _fit_cost(D, np.exp(y_log))
+        if self.base == "cost":
+            cost = _fit_cost(D, np.exp(y_log))
+        else:  # "loglinear": no additive cost model, the ridge on log features alone is the base
+            cost = np.eye(D.shape[1])[0]
         y_log = y_log - np.log(D @ cost)
         ridge = Ridge(alpha=self.alpha).fit(Z, y_log)
         resid = y_log - ridge.predict(Z)
@@ -135,6 +140,8 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
         """Fit on spec fields X (n, 11) and measured latencies y (ms, positive)."""
         if self.kind not in ("gbm", "rf"):
             raise InputError(f"unknown regressor kind {self.kind!r}; expected gbm or rf")
+        if self.base not in ("cost", "loglinear"):
+            raise InputError(f"unknown regressor base {self.base!r}; expected cost or loglinear")
         X = _check_fields(X)
         y = np.asarray(y, dtype=np.float64).ravel()
         if len(y) != len(X):
