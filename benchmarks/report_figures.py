@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 __all__ = ["to_data_uri", "latency_heatmaps", "ratio_heatmap", "noise_figure", "prediction_scatter",
            "accuracy_latency", "training_curves"]
@@ -165,6 +166,7 @@ def accuracy_latency(points: Sequence[Mapping], labels: Mapping[str, str]) -> st
                 if p["kind"] == "run":
                     ax.annotate(_t(p["name"]), (p["latency_ms"], 100 * p["accuracy"]), fontsize=7,
                                 xytext=(5, 4), textcoords="offset points")
+        ax.ticklabel_format(axis="both", useOffset=False)  # near-equal latencies: plain numbers, no "+2.4598"
         ax.set_xlabel("latency (ms; measured where known, else predicted)")
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Search results: accuracy vs latency")
@@ -190,6 +192,8 @@ def training_curves(curves: Mapping[str, Mapping[str, Sequence[float]]]) -> str:
         ax2.set_ylabel("expected latency (ms)")
         ax2.set_title("Search: expected latency per epoch")
         for ax in (ax1, ax2):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.ticklabel_format(axis="y", useOffset=False)
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
