@@ -35,7 +35,7 @@ from sklearn.model_selection import KFold
 
 from latency_models.features import spec_fields
 from latency_models.metrics import evaluate
-from latency_models.network import block_frame_fields, fit_latency_model, fit_overhead, networks_fields
+from latency_models.network import block_frame_fields, fit_latency_model, fit_overhead, networks_fields, reliable
 from latency_models.regressors import BlockRegressor
 from latency_models.transfer import fit_from_networks, fit_transfer
 from profiler.store import Store
@@ -142,8 +142,11 @@ def main() -> None:
     blocks, nets, ident = _load(args.store, args.target)
     pblocks, pnets, pident = _load(args.store, args.prior)
     nets, pnets = nets[nets["space"] == SPACE], pnets[pnets["space"] == SPACE]
-    print(f"target {ident}: {len(blocks)} blocks, {len(nets)} networks; prior {pident}: "
-          f"{len(pblocks)} blocks, {len(pnets)} networks")
+    counts = [len(blocks), len(nets), len(pblocks), len(pnets)]
+    # measurements the profiler flagged (never settled: foreign load on this shared VM) are left out
+    blocks, nets, pblocks, pnets = (reliable(f) for f in (blocks, nets, pblocks, pnets))
+    print(f"target {ident}: {len(blocks)}/{counts[0]} blocks, {len(nets)}/{counts[1]} networks not flagged; "
+          f"prior {pident}: {len(pblocks)}/{counts[2]} blocks, {len(pnets)}/{counts[3]} networks not flagged")
 
     seeds = range(args.repeats)
     acc = [block_accuracy(blocks, s) for s in seeds]

@@ -22,7 +22,7 @@ from latency_models.regressors import CHUNK, BlockRegressor
 from search.space import BlockSpec, InputError, SearchSpace, get_space, parse_arch
 
 __all__ = ["LutFallback", "LinearBlocks", "ScaledBlocks", "LatencyModel", "arch_fields", "networks_fields",
-           "fit_overhead", "fit_block_model", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]
+           "fit_overhead", "fit_block_model", "reliable", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]
 
 
 class LutFallback:
@@ -222,7 +222,7 @@ def fit_latency_model(blocks: pd.DataFrame, networks: pd.DataFrame | None, space
                       device_uri: str | None = None, **regressor_params: Any) -> LatencyModel:
     """The whole-network model from a device's block (and optional network) measurements."""
     sp = get_space(space)
-    fields, ms = block_frame_fields(blocks)
+    fields, ms = block_frame_fields(reliable(blocks))
     bm = fit_block_model(fields, ms, **regressor_params)
     model = LatencyModel(bm, space, device, device_uri=device_uri)
     nets = _space_networks(networks, space)
@@ -235,4 +235,16 @@ def fit_latency_model(blocks: pd.DataFrame, networks: pd.DataFrame | None, space
 def _space_networks(networks: pd.DataFrame | None, space: str) -> pd.DataFrame:
     if networks is None or len(networks) == 0:
         return pd.DataFrame(columns=["space", "arch", "median_ms"])
-    return networks[networks["space"] == space]
+    return reliable(networks[networks["space"] == space])
+
+
+def reliable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows the profiler did not flag (timings that never settled, e.g. under foreign load).
+
+    A flagged network can read several times its true latency; fitting the overhead on it would
+    shift every prediction.  All rows are kept when every row is flagged (better than nothing).
+    """
+    if "flagged" not in frame.columns or len(frame) == 0:
+        return frame
+    keep = ~frame["flagged"].astype(bool).to_numpy()
+    return frame[keep] if keep.any() else frame

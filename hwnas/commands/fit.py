@@ -176,7 +176,7 @@ def fit_cmd(
 
 
 def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: str, folds: int) -> Any:
-    from latency_models.network import block_frame_fields, fit_latency_model
+    from latency_models.network import block_frame_fields, fit_latency_model, reliable
     from profiler.store import Store
 
     if not store.is_file():
@@ -195,8 +195,8 @@ def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: s
     name = space or _infer_space(set(blocks["block_key"]), nets)
     sp = get_space(name)
     uri = str(blocks["device_uri"].iloc[0])
-    nets = nets[nets["space"] == name]
-    fields, ms = block_frame_fields(blocks)
+    nets = reliable(nets[nets["space"] == name])
+    fields, ms = block_frame_fields(reliable(blocks))
     with _progress() as progress:
         task = progress.add_task("fitting block regressors", total=None)
         model = fit_latency_model(blocks, nets, name, identity, device_uri=uri, kind=kind)
@@ -294,6 +294,7 @@ def evaluate_cmd(
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="Measurement store holding measured networks."),
     device: Optional[str] = typer.Option(None, "--device", help="Device whose networks to compare with (default: the model's)."),
     worst: int = typer.Option(5, "--worst", help="How many worst predictions to list."),
+    include_flagged: bool = typer.Option(False, "--include-flagged", help="Also compare with networks the profiler flagged (timings that never settled)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Compare a model's predictions with the whole networks measured on the device.
@@ -311,9 +312,14 @@ def evaluate_cmd(
         identity = st.resolve_device(device or model.device)
         nets = st.networks(identity)
     nets = nets[nets["space"] == model.space]
+    flagged = nets["flagged"].astype(bool) if "flagged" in nets.columns else pd.Series(False, index=nets.index)
+    n_flagged = int(flagged.sum())
+    if not include_flagged:
+        nets = nets[~flagged]
     if nets.empty:
-        raise InputError(f"no whole networks of space {model.space} measured on {identity} in {store}; "
-                         f"profile some with hwnas profile --archs random:100")
+        raise InputError(f"no whole networks of space {model.space} measured on {identity} in {store}"
+                         + (f" ({n_flagged} flagged left out; --include-flagged uses them)" if n_flagged else "")
+                         + "; profile some with hwnas profile --archs random:100")
     space = get_space(model.space)
     archs = list(nets["arch"])
     with _progress() as progress:
@@ -321,11 +327,14 @@ def evaluate_cmd(
         pred = model.predict_networks(space, _parse_archs(space, archs))
     y = nets["median_ms"].to_numpy(dtype=float)
     result = {"model": str(model_path), "device": identity, "model_device": model.device, "space": model.space,
+              "flagged_left_out": 0 if include_flagged else n_flagged,
               **evaluate(pred, y), "worst": worst_cases(pred, y, archs, max(0, worst))}
     if as_json:
         print_json(result)
         return
-    console.print(f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}:", highlight=False)
+    console.print(f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}"
+                  + (f" ({n_flagged} flagged as unsettled left out; --include-flagged uses them)"
+                     if n_flagged and not include_flagged else "") + ":", highlight=False)
     console.print(f"  {_fmt_metrics(result)}  RMSE: {result['rmse_ms']:.4f} ms  "
                   f"Kendall τ: {result['kendall'] if result['kendall'] is None else round(result['kendall'], 3)}",
                   highlight=False)
