@@ -315,6 +315,7 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist:
         dist.barrier()
     arch = net.derive()
     result = {
+        "device": getattr(getattr(net, "cost", None), "device", None),
         **(meta or {}),
         "space": net.space.name,
         "arch": net.arch_to_json(arch),

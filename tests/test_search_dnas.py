@@ -1,0 +1,133 @@
+"""The DNAS loop: latency loss, temperature, files written, determinism, resume, target, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import math
+
+import pytest
+import torch
+
+from search.cost import LayerCost, mac_cost
+from search.dnas import SearchConfig, latency_factor, load_checkpoint, temperature
+from search.space import InputError, get_space
+from search.supernet import FBNetSupernet, build_supernet
+from search_helpers import TINY, tiny_search
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_latency_factor_is_fbnet_loss_and_target_mirrors():
+    lat = torch.tensor(9.0)
+    assert float(latency_factor(lat, 0.2, 0.6)) == pytest.approx(0.2 * math.log(10.0) ** 0.6)
+    # above the target: the plain loss; below: rises again as latency falls
+    assert float(latency_factor(lat, 0.2, 0.6, target_ms=5.0)) == pytest.approx(float(latency_factor(lat, 0.2, 0.6)))
+    assert float(latency_factor(torch.tensor(3.0), 0.2, 0.6, 5.0)) == pytest.approx(float(latency_factor(torch.tensor(7.0), 0.2, 0.6)))
+    assert float(latency_factor(torch.tensor(5.0), 0.2, 0.6, 5.0)) < float(latency_factor(torch.tensor(4.0), 0.2, 0.6, 5.0))
+
+
+def test_temperature_schedule_paper_values():
+    cfg = SearchConfig(warmup_epochs=2)
+    assert temperature(cfg, 0) == temperature(cfg, 2) == 5.0
+    assert temperature(cfg, 3) == pytest.approx(5.0 * math.exp(-0.045))
+    assert temperature(cfg, 12) == pytest.approx(5.0 * 0.956 ** 10, rel=1e-3)
+
+
+def test_expected_latency_is_differentiable_and_matches_table():
+    cost = mac_cost(TINY)
+    net = FBNetSupernet(TINY, cost)
+    net.train()
+    net(torch.zeros(2, 3, 8, 8))
+    lat = net.expected_latency()
+    lat.backward()
+    assert net.theta.grad is not None and net.theta.grad.abs().sum() > 0
+    w = net._weights.detach().numpy()
+    assert float(lat.detach()) == pytest.approx(cost.fixed_ms + (w * cost.table_ms).sum(), rel=1e-5)
+    arch = net.derive()
+    assert net.predicted_ms(arch) == pytest.approx(cost.arch_ms([TINY.candidates.index(o) for o in arch]))
+    assert cost.min_ms() <= net.predicted_ms(arch) <= cost.max_ms()
+
+
+def test_cost_for_another_space_is_refused():
+    cost = mac_cost(TINY)
+    with pytest.raises(InputError, match="tiny-test"):
+        build_supernet(get_space("fbnet-cifar"), cost)
+    with pytest.raises(InputError, match="layers x"):
+        LayerCost([[1.0, 2.0]], 0.0, ("a", "b", "c"), "x")
+
+
+def test_search_writes_run_files_and_is_deterministic(tmp_path):
+    r1, n1 = tiny_search(tmp_path / "a")
+    r2, n2 = tiny_search(tmp_path / "b")
+    assert r1["arch"] == r2["arch"]
+    assert torch.equal(n1.theta, n2.theta)
+    arch = json.loads((tmp_path / "a" / "arch.json").read_text())
+    assert arch["space"] == "tiny-test" and arch["arch"] == r1["arch"] and arch["predicted_ms"] > 0
+    assert "device" in arch and arch["target_ms"] is None
+    hist = json.loads((tmp_path / "a" / "history.json").read_text())["epochs"]
+    assert [h["phase"] for h in hist] == ["warmup", "search"]
+    assert len(hist[-1]["distribution"]) == TINY.num_layers
+    assert all(abs(sum(p) - 1) < 1e-3 for p in hist[-1]["distribution"])
+    cands = json.loads((tmp_path / "a" / "candidates.json").read_text())["candidates"]
+    assert cands[0]["rank"] == 1 and any(c["source"] == "argmax" for c in cands)
+    assert all(0 <= c["short_eval_acc"] <= 1 for c in cands)
+    ckpt = load_checkpoint(tmp_path / "a" / "checkpoint.pt")  # weights_only load works
+    assert ckpt["epoch"] == 2
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    full, net_full = tiny_search(tmp_path / "full", epochs=3)
+    stopped, _ = tiny_search(tmp_path / "part", epochs=3, stop_after=2)
+    assert not stopped["complete"] and not (tmp_path / "part" / "arch.json").exists()
+    resumed, net_res = tiny_search(tmp_path / "part", epochs=3, resume=True)
+    assert resumed["arch"] == full["arch"]
+    for (k, a), (_, b) in zip(net_full.state_dict().items(), net_res.state_dict().items()):
+        assert torch.equal(a, b), k
+    h_full = json.loads((tmp_path / "full" / "history.json").read_text())["epochs"]
+    h_res = json.loads((tmp_path / "part" / "history.json").read_text())["epochs"]
+    assert h_full == h_res
+
+
+def test_resume_refuses_missing_checkpoint_and_existing_run(tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        tiny_search(tmp_path / "none", resume=True)
+    tiny_search(tmp_path / "run", epochs=1)
+    with pytest.raises(InputError, match="--resume"):
+        tiny_search(tmp_path / "run", epochs=1)
+
+
+def test_target_below_fastest_names_the_minimum(tmp_path):
+    minimum = mac_cost(TINY).min_ms()
+    with pytest.raises(InputError, match=f"{minimum:.4g}"):
+        tiny_search(tmp_path / "t", target_ms=minimum / 2)
+
+
+def test_too_little_data_for_a_batch(tmp_path):
+    with pytest.raises(InputError, match="--batch-size"):
+        tiny_search(tmp_path / "t", limit=40)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_process_gloo_search_matches_one_process(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed next to the interpreter")
+    results = {}
+    for n in (1, 2):
+        out = tmp_path / f"n{n}" / "result.json"
+        out.parent.mkdir()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run([str(torchrun), "--standalone", f"--nproc_per_node={n}",
+                               str(ROOT / "tests" / "search_helpers.py"), str(out)],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[n] = json.loads(out.read_text())
+    assert results[1]["arch"] == results[2]["arch"]
+    flat = [[v for row in results[n]["theta"] for v in row] for n in (1, 2)]
+    assert flat[0] == pytest.approx(flat[1], abs=1e-4)
