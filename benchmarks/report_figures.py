@@ -119,7 +119,7 @@ def noise_figure(rel_ci: Mapping[str, np.ndarray], labels: Mapping[str, str]) ->
 
 
 def prediction_scatter(pred: pd.DataFrame, title: str) -> str:
-    """Predicted vs measured (log-log) with the y = x line and the ±10% band."""
+    """Predicted vs measured with the y = x line and the ±10% band (log-log when the data span decades)."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 4.2))
         m = pred["measured_ms"].astype(float).to_numpy()
@@ -128,14 +128,16 @@ def prediction_scatter(pred: pd.DataFrame, title: str) -> str:
         m, p = m[ok], p[ok]
         lo = float(min(m.min(), p.min())) * 0.8 if m.size else 0.01
         hi = float(max(m.max(), p.max())) * 1.25 if m.size else 1.0
-        line = np.geomspace(lo, hi, 50)
+        log = hi / lo > 20  # log axes only where the data span decades; within one they only add clutter
+        line = np.geomspace(lo, hi, 50) if log else np.linspace(lo, hi, 50)
         ax.fill_between(line, line * 0.9, line * 1.1, color="tab:green", alpha=0.18, label="±10%")
         ax.plot(line, line, color="tab:green", lw=1)
         inside = np.abs(p - m) <= 0.1 * m
         ax.scatter(m[inside], p[inside], s=12, color="tab:blue", label="within ±10%")
         ax.scatter(m[~inside], p[~inside], s=14, color="tab:red", marker="x", label="outside")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_xlabel("measured (ms)")
