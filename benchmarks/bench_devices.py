@@ -135,11 +135,19 @@ def agreement(blocks: list[BlockSpec], modules: dict[str, torch.nn.Module], ort:
     return {"medians_ms": res, "median_ratio_to_ort": ratios}
 
 
+def _print_repeatability(rep: dict[str, Any]) -> None:
+    print(f"\n## Repeatability on {rep['uri']} ({rep['n_blocks']} blocks, each measured twice)\n")
+    print(f"median |Δ|/latency **{100 * rep['median_rel_delta']:.2f}%**, p90 {100 * rep['p90_rel_delta']:.2f}%, "
+          f"max {100 * rep['max_rel_delta']:.2f}%; settled (95% CI of median within 1%): "
+          f"{rep['settled']}/{rep['measurements']}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=20)
     ap.add_argument("--dynamo-blocks", type=int, default=3, help="blocks also exported by torch.onnx's default path")
     ap.add_argument("--tflite-blocks", type=int, default=5, help="blocks whose cold TFLite export is timed")
+    ap.add_argument("--repeatability-only", action="store_true", help="run only part 2 (a couple of minutes)")
     ap.add_argument("--json", type=Path, help="also write all figures here")
     args = ap.parse_args(argv)
     blocks = pick_blocks(args.blocks)
@@ -148,6 +156,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"# bench_devices: {len(blocks)} fbnet-cifar blocks, torch {torch.__version__}, {os.cpu_count()} CPUs",
           flush=True)
 
+    if args.repeatability_only:
+        with tempfile.TemporaryDirectory() as d, cache_at(Path(d)):
+            rep = repeatability(blocks, modules)
+        rep.pop("first")
+        _print_repeatability(rep)
+        return {"repeatability": rep}
     ex = export_costs(blocks, args.dynamo_blocks, args.tflite_blocks)
     with tempfile.TemporaryDirectory() as d, cache_at(Path(d)):  # measurement exports into a fresh cache
         rep = repeatability(blocks, modules)
@@ -162,10 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"ONNX cold / cached: **{ex['onnx_cold_ms'] / ex['onnx_cached_ms']:.0f}×**; "
           f"TFLite cold / cached: **{ex['tflite_cold_ms'] / ex['tflite_cached_ms']:.0f}×**")
 
-    print(f"\n## Repeatability on {rep['uri']} ({rep['n_blocks']} blocks, each measured twice)\n")
-    print(f"median |Δ|/latency **{100 * rep['median_rel_delta']:.2f}%**, p90 {100 * rep['p90_rel_delta']:.2f}%, "
-          f"max {100 * rep['max_rel_delta']:.2f}%; settled (95% CI of median within 1%): "
-          f"{rep['settled']}/{rep['measurements']}")
+    _print_repeatability(rep)
 
     print("\n## Agreement of the CPU runtimes (threads=1, median ms)\n")
     print("| block | onnxruntime | torch | litert | torch/ort | litert/ort |\n|---|---|---|---|---|---|")
