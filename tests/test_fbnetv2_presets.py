@@ -13,6 +13,7 @@ from search.fbnetv2_presets import FBNETV2_PUBLISHED
 from search.space import InputError, get_preset, resolve_arch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FBNETV2_PUBLISHED))
 def test_preset_macs_and_params_match_the_published_table(name):
     size, mmacs, mparams, _ = FBNETV2_PUBLISHED[name]
@@ -41,8 +42,8 @@ def test_preset_builds_and_runs_at_its_input_size():
 
 
 def test_arch_info_cli(cli):
-    data = json.loads(cli("arch", "info", "fbnetv2-l2", "--json", check=True).stdout)
-    assert data["space"] == "fbnetv2-l2" and abs(data["total_macs"] / 423.9e6 - 1) <= 0.02
+    data = json.loads(cli("arch", "info", "fbnetv2-f1", "--json", check=True).stdout)
+    assert data["space"] == "fbnetv2-f1" and abs(data["total_macs"] / 56.4e6 - 1) <= 0.02
     table = cli("arch", "info", "fbnetv2-f1", check=True).stdout
     assert "pool_conv" in table and "total:" in table
     bad = cli("arch", "info", "fbnetv2-f9")
