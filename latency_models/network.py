@@ -22,7 +22,7 @@ from latency_models.regressors import CHUNK, BlockRegressor
 from search.space import BlockSpec, InputError, SearchSpace, get_space, parse_arch
 
 __all__ = ["LutFallback", "LinearBlocks", "ScaledBlocks", "LatencyModel", "arch_fields", "networks_fields",
-           "fit_overhead", "fit_block_model", "reliable", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]
+           "fit_overhead", "fit_block_model", "reliable", "unreliable_mask", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]
 
 
 class LutFallback:
@@ -238,13 +238,30 @@ def _space_networks(networks: pd.DataFrame | None, space: str) -> pd.DataFrame:
     return reliable(networks[networks["space"] == space])
 
 
-def reliable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows the profiler did not flag (timings that never settled, e.g. under foreign load).
+#: A timing whose median exceeds its own fastest run by this factor was slowed by other work
+#: (a quiet CPU run has median/min ~1.0-1.1); it says nothing reliable about the model.
+CONTAMINATED_RATIO = 1.5
 
-    A flagged network can read several times its true latency; fitting the overhead on it would
-    shift every prediction.  All rows are kept when every row is flagged (better than nothing).
+
+def unreliable_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Rows the profiler flagged (never settled) or whose median is >1.5x their own minimum."""
+    bad = np.zeros(len(frame), dtype=bool)
+    if "flagged" in frame.columns:
+        bad |= frame["flagged"].astype(bool).to_numpy()
+    if "min_ms" in frame.columns and "median_ms" in frame.columns:
+        med = frame["median_ms"].to_numpy(dtype=float)
+        low = frame["min_ms"].to_numpy(dtype=float)
+        bad |= np.nan_to_num(med / low, nan=1.0) > CONTAMINATED_RATIO
+    return bad
+
+
+def reliable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows that are neither flagged nor contaminated (see `unreliable_mask`).
+
+    A timing taken under foreign load can read several times the true latency; fitting the
+    overhead on it would shift every prediction.  All rows are kept when none is reliable.
     """
-    if "flagged" not in frame.columns or len(frame) == 0:
+    if len(frame) == 0:
         return frame
-    keep = ~frame["flagged"].astype(bool).to_numpy()
+    keep = ~unreliable_mask(frame)
     return frame[keep] if keep.any() else frame

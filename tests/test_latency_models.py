@@ -240,3 +240,14 @@ def test_metrics_refuse_empty_or_non_positive_measurements():
     with pytest.raises(InputError, match="positive"):
         metrics.rmspe([1.0], [0.0])
     assert metrics.spearman([1.0, 2.0], [1.0, 2.0]) is None  # undefined on two points
+
+
+def test_unreliable_timings_are_left_out_of_fitting():
+    from latency_models.network import reliable, unreliable_mask
+
+    frame = pd.DataFrame({"median_ms": [1.0, 3.0, 1.1, 1.0], "min_ms": [0.95, 1.0, 1.0, 0.9],
+                          "flagged": [False, False, False, True]})
+    # the 2nd ran 3x slower than its own fastest run (foreign load), the 4th never settled
+    assert unreliable_mask(frame).tolist() == [False, True, False, True]
+    assert reliable(frame)["median_ms"].tolist() == [1.0, 1.1]
+    assert len(reliable(frame.iloc[[1, 3]])) == 2  # nothing reliable: keep all rather than nothing

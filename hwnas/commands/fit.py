@@ -294,7 +294,7 @@ def evaluate_cmd(
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="Measurement store holding measured networks."),
     device: Optional[str] = typer.Option(None, "--device", help="Device whose networks to compare with (default: the model's)."),
     worst: int = typer.Option(5, "--worst", help="How many worst predictions to list."),
-    include_flagged: bool = typer.Option(False, "--include-flagged", help="Also compare with networks the profiler flagged (timings that never settled)."),
+    include_flagged: bool = typer.Option(False, "--include-flagged", help="Also compare with unreliable timings: flagged by the profiler (never settled) or with a median >1.5x their own minimum (foreign load)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Compare a model's predictions with the whole networks measured on the device.
@@ -303,6 +303,7 @@ def evaluate_cmd(
     """
     from latency_models.io import load_model
     from latency_models.metrics import evaluate, worst_cases
+    from latency_models.network import unreliable_mask
     from profiler.store import Store
 
     model = load_model(model_path)
@@ -312,7 +313,7 @@ def evaluate_cmd(
         identity = st.resolve_device(device or model.device)
         nets = st.networks(identity)
     nets = nets[nets["space"] == model.space]
-    flagged = nets["flagged"].astype(bool) if "flagged" in nets.columns else pd.Series(False, index=nets.index)
+    flagged = unreliable_mask(nets)
     n_flagged = int(flagged.sum())
     if not include_flagged:
         nets = nets[~flagged]
@@ -333,7 +334,7 @@ def evaluate_cmd(
         print_json(result)
         return
     console.print(f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}"
-                  + (f" ({n_flagged} flagged as unsettled left out; --include-flagged uses them)"
+                  + (f" ({n_flagged} unreliable timings left out; --include-flagged uses them)"
                      if n_flagged and not include_flagged else "") + ":", highlight=False)
     console.print(f"  {_fmt_metrics(result)}  RMSE: {result['rmse_ms']:.4f} ms  "
                   f"Kendall τ: {result['kendall'] if result['kendall'] is None else round(result['kendall'], 3)}",
