@@ -86,13 +86,16 @@ class LinearBlocks:
 
 
 class ScaledBlocks:
-    """A prior model's block predictions times a per-family scale (the transfer model)."""
+    """A prior model's block predictions times a per-family scale, plus a small linear correction
+    on [MMACs, MB moved, 1] (the transfer model)."""
 
     type = "scaled"
 
-    def __init__(self, prior: "LatencyModel", families: Sequence[str], scales: np.ndarray, default: float) -> None:
+    def __init__(self, prior: "LatencyModel", families: Sequence[str], scales: np.ndarray, default: float,
+                 linear: Sequence[float] | None = None) -> None:
         self.prior, self.families = prior, list(families)
         self.scales, self.default = np.asarray(scales, dtype=np.float64), float(default)
+        self.linear = np.zeros(3) if linear is None else np.asarray(linear, dtype=np.float64).reshape(3)
 
     def predict_fields(self, fields: np.ndarray) -> np.ndarray:
         base = self.prior.block_model.predict_fields(fields)
@@ -100,15 +103,15 @@ class ScaledBlocks:
         s = np.full(len(fields), self.default)
         for f, v in zip(self.families, self.scales):
             s[fam == f] = v
-        return base * s
+        return base * s + LinearBlocks.design(fields) @ self.linear
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "prior": self.prior.to_dict(), "families": self.families,
-                "scales": self.scales.tolist(), "default": self.default}
+                "scales": self.scales.tolist(), "default": self.default, "linear": self.linear.tolist()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ScaledBlocks":
-        return cls(LatencyModel.from_dict(d["prior"]), d["families"], d["scales"], d["default"])
+        return cls(LatencyModel.from_dict(d["prior"]), d["families"], d["scales"], d["default"], d.get("linear"))
 
 
 BLOCK_MODELS = {c.type: c for c in (LutFallback, LinearBlocks, ScaledBlocks)}

@@ -87,14 +87,25 @@ def _shrink_matrix(n_groups: int, width: int) -> np.ndarray:
 
 
 def _fit(build: Callable[[np.ndarray, np.ndarray], np.ndarray], fields: np.ndarray, index: np.ndarray,
-         y: np.ndarray, groups: list[str], width: int) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Shared fit: design columns = group sums + shared sums + offset column."""
+         y: np.ndarray, groups: list[str], width: int,
+         extra: np.ndarray | None = None) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Shared fit: design columns = group sums + shared sums + [extra columns] + offset column.
+
+    `extra` columns (normalised so a coefficient of 1 explains the mean latency) are pulled
+    towards 0 by the same ridge penalty and may go negative: corrections to a prior.
+    """
     A_g = build(fields, index)
     shared = A_g.reshape(len(y), len(groups), width).sum(axis=1)
-    A = np.column_stack([A_g, shared * 0.0, np.ones(len(y))])  # shared coefs act only via the penalty
+    E = np.zeros((len(y), 0)) if extra is None else extra
+    A = np.column_stack([A_g, shared * 0.0, E, np.ones(len(y))])  # shared coefs act only via the penalty
     # The shared coefficients enter the prediction through no column: they are the pull target.
     P = _shrink_matrix(len(groups), width)
-    lower = np.concatenate([np.zeros(len(groups) * width + width), [-np.inf]])
+    P = np.hstack([P[:, :-1], np.zeros((len(P), E.shape[1])), P[:, -1:]])
+    if E.shape[1]:
+        ridge = np.zeros((E.shape[1], A.shape[1]))
+        ridge[:, len(groups) * width + width + np.arange(E.shape[1])] = 1.0
+        P = np.vstack([P, ridge])
+    lower = np.concatenate([np.zeros(len(groups) * width + width), np.full(E.shape[1], -np.inf), [-np.inf]])
     lam, loo = _loo_lambda(A, y, P, lower)
     x = _solve(A, y, P, lam, lower)
     fitted = A @ x
@@ -114,10 +125,16 @@ def fit_transfer(prior: LatencyModel, space: SearchSpace, archs: Sequence[Any], 
     def build(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return _group_sums(base, fam, idx, groups, len(y))
 
-    x, _, info = _fit(build, fields, index, y, groups, 1)
+    # MACs / bytes / block-count sums let the target correct what the prior ranks wrongly
+    # (another runtime's per-op costs); ridge keeps them near 0 unless the timings ask.
+    D = LinearBlocks.design(fields)
+    E = np.column_stack([np.bincount(index, weights=D[:, c], minlength=len(y)) for c in range(3)])
+    norm = np.mean(y) / np.maximum(E.mean(axis=0), 1e-12)
+    x, _, info = _fit(build, fields, index, y, groups, 1, E * norm)
     scales, default, offset = x[: len(groups)], float(x[len(groups)]), float(x[-1])
+    linear = x[len(groups) + 1: len(groups) + 4] * norm
     # Block predictions carry the prior's network scale; ScaledBlocks rescales the prior's raw blocks.
-    block = ScaledBlocks(prior, groups, scales * prior.scale, default * prior.scale)
+    block = ScaledBlocks(prior, groups, scales * prior.scale, default * prior.scale, linear)
     info.update(kind="transfer", prior_device=prior.device)
     return LatencyModel(block, space.name, device, 1.0, offset, {"networks_fit": info}, device_uri)
 
