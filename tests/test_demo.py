@@ -24,6 +24,10 @@ def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
     search = steps[5].argv()
     assert search[search.index("--data") + 1] == "digits"
     assert search[search.index("--latency") + 1] == str(tmp_path / "cpu.latency.json")
+    assert "--resume" not in search
+    (tmp_path / "runs" / "cpu-onnxruntime").mkdir(parents=True)
+    (tmp_path / "runs" / "cpu-onnxruntime" / "checkpoint.pt").write_bytes(b"")
+    assert steps[5].argv()[-1] == "--resume"  # a rerun continues the search it finds
     report = steps[-1].argv()
     assert report[report.index("--out") + 1] == str(tmp_path / "report.html")
     assert steps[-1].produces == [tmp_path / "report.html"]

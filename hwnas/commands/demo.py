@@ -105,6 +105,14 @@ def plan(out: Path, settings: Settings) -> list[Step]:
         return ["report", "--store", str(store), *(a for u in uris for a in ("--device", u)),
                 "--model", str(model), "--runs", str(runs), "--out", str(report)]
 
+    def search_args() -> list[str]:  # a rerun into the same --out continues the search it finds there
+        resume = ["--resume"] if (run_dir / "checkpoint.pt").exists() else []
+        return ["search", "--space", SPACE, "--latency", str(model), "--data", "digits",
+                "--epochs", str(settings.search_epochs), "--warmup-epochs", str(settings.warmup_epochs),
+                "--limit", str(settings.images), "--batch-size", str(settings.batch),
+                "--micro-batch", str(settings.batch), "--candidates", str(settings.candidates),
+                "--out", str(run_dir), *resume]
+
     return [
         Step("profile", f"Profiling every candidate block of {SPACE} on {DEMO_DEVICE}", profile),
         *compare,
@@ -118,10 +126,7 @@ def plan(out: Path, settings: Settings) -> list[Step]:
              ["evaluate", "--model", str(model), "--store", str(store), "--include-flagged"], required=False),
         Step("search", f"Searching {SPACE} on digits with the CPU's predicted latency as loss "
                        f"({settings.search_epochs} epochs)",
-             ["search", "--space", SPACE, "--latency", str(model), "--data", "digits",
-              "--epochs", str(settings.search_epochs), "--warmup-epochs", str(settings.warmup_epochs),
-              "--limit", str(settings.images), "--batch-size", str(settings.batch), "--micro-batch", str(settings.batch),
-              "--candidates", str(settings.candidates), "--out", str(run_dir)], produces=[run_dir / "arch.json"]),
+             search_args, produces=[run_dir / "arch.json"], command="search"),
         Step("train", f"Training the found architecture from scratch on digits ({settings.train_epochs} epochs)",
              ["train", str(run_dir / "arch.json"), "--data", "digits", "--epochs", str(settings.train_epochs),
               "--limit", str(4 * settings.images)],
