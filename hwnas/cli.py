@@ -38,9 +38,13 @@ for _name in COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> None:
     try:
+        # Not standalone, click returns a command's exit code (typer.Exit(n)) rather
+        # than exiting, and turns Ctrl-C into a returned 130 (click >= 8.2).
         code = app(args=argv, standalone_mode=False)
-        if code == 130:  # click >= 8.2 turns Ctrl-C into a returned 130 when not standalone
+        if code == 130:
             raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except InputError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
