@@ -11,8 +11,12 @@ import importlib
 import pkgutil
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.2x vendors its own click; its exceptions are not the click package's
+    from typer._click import exceptions as click_exc
+except ImportError:  # older typer runs on the click package
+    from click import exceptions as click_exc
 from rich.console import Console
 
 from search.space import InputError
@@ -48,12 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except click_exc.ClickException as exc:
         exc.show()
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         sys.exit(130)
     except KeyboardInterrupt:
