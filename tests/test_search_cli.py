@@ -52,10 +52,8 @@ def test_search_bad_data_and_low_target(cli, models, tmp_path):
     assert p.returncode == 2 and "not found" in p.stderr
 
 
-def test_search_help_explains():
-    from tests.conftest import run_cli
-
-    p = run_cli("search", "--help")
+def test_search_help_explains(cli):
+    p = cli("search", "--help")
     assert p.returncode == 0 and "--target-ms" in p.stdout and "--resume" in p.stdout
 
 
