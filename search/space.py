@@ -564,6 +564,10 @@ def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace,
         if not isinstance(data, dict) or "arch" not in data:
             raise InputError(f"architecture file {text} has no 'arch' field")
         space = get_space(space_name or data.get("space", "fbnet"), **data.get("space_options", {}))
+        if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
+            return space, space.check_arch(data["arch"])
         return space, parse_arch(data["arch"], space)
     space = get_space(space_name or "fbnet")
+    if space.channel_options:
+        return space, space.check_arch(text)
     return space, parse_arch(text, space)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import numpy as np
@@ -204,3 +205,14 @@ def test_bad_input_is_an_input_error():
 def test_space_info_compares_with_fbnet(cli):
     proc = cli("space", "info", "fbnetv2-cifar", check=True)
     assert "size vs FBNet (9^22)" in proc.stdout and "resolutions: [24, 28, 32]" in proc.stdout
+
+
+def test_arch_info_reads_a_searched_fbnetv2_arch_file(cli, tmp_path):
+    space = get_space("fbnetv2-cifar")
+    arch = {"resolution": 28, "stem": 8, "layers": [["k3_e1", min(o)] for o in space.channel_options]}
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps({"space": "fbnetv2-cifar", "arch": arch}))
+    data = json.loads(cli("arch", "info", str(path), "--json", check=True).stdout)
+    assert data["arch"] == arch and data["total_macs"] > 0
+    bad = cli("arch", "info", '{"resolution": 7}', "--space", "fbnetv2-cifar")
+    assert bad.returncode == 2 and "resolution 7" in bad.stderr and "Traceback" not in bad.stderr
