@@ -9,12 +9,11 @@ architecture-only exports.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from search.blocks import build_network
-from search.space import InputError, SearchSpace, get_space, parse_arch
+from search.space import InputError, SearchSpace, load_arch_file
 from search.train import load_weights
 
 __all__ = ["read_arch_file", "export_run", "FORMATS"]
@@ -24,23 +23,7 @@ FORMATS = ("onnx", "tflite")
 
 def read_arch_file(path: Path) -> tuple[SearchSpace, Any, dict[str, Any]]:
     """Space, architecture and the raw record of an `arch.json` (or a run directory holding one)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "arch.json"
-    if not path.is_file():
-        raise InputError(f"architecture file not found: {path} (a finished `hwnas search` writes it)")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(record, dict) or "arch" not in record or "space" not in record:
-        raise InputError(f"{path} lacks the 'space' and 'arch' fields of an hwnas architecture file")
-    options = record.get("space_options") or {}
-    if not isinstance(options, dict):
-        raise InputError(f"{path}: 'space_options' must be an object")
-    space = get_space(record["space"], **options)
-    arch = space.check_arch(record["arch"]) if space.channel_options else parse_arch(record["arch"], space)
-    return space, arch, record
+    return load_arch_file(path)
 
 
 def export_run(run: Path, fmt: str, out: Path | None = None, weights: Path | None = None) -> dict[str, Any]:

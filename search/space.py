@@ -32,6 +32,7 @@ __all__ = [
     "PRESETS",
     "get_preset",
     "resolve_arch",
+    "load_arch_file",
     "PRESET_FACTORIES",
     "register_preset",
 ]
@@ -552,22 +553,38 @@ def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace,
             space = get_space(space_name)
         return space, ops
     if text.endswith(".json"):
-        from pathlib import Path
-
-        path = Path(text)
-        if not path.is_file():
-            raise InputError(f"architecture file not found: {text}")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"architecture file {text} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or "arch" not in data:
-            raise InputError(f"architecture file {text} has no 'arch' field")
-        space = get_space(space_name or data.get("space", "fbnet"), **data.get("space_options", {}))
-        if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
-            return space, space.check_arch(data["arch"])
-        return space, parse_arch(data["arch"], space)
+        space, arch, _ = load_arch_file(text, space_name)
+        return space, arch
     space = get_space(space_name or "fbnet")
     if space.channel_options:
         return space, space.check_arch(text)
     return space, parse_arch(text, space)
+
+
+def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpace, Any, dict[str, Any]]:
+    """Space, architecture and raw record of an architecture file (or a run directory's arch.json).
+
+    The one reader of `{"space", "arch", "space_options"}` files, shared by
+    `arch info`, `predict`, `train` and `export`; `space_name` overrides the
+    file's space (e.g. FBNet ops placed at 32x32).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "arch.json"
+    if not path.is_file():
+        raise InputError(f"architecture file not found: {path} (a finished `hwnas search` writes one)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"architecture file {path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or "arch" not in record:
+        raise InputError(f"architecture file {path} has no 'arch' field")
+    options = record.get("space_options") or {}
+    if not isinstance(options, dict):
+        raise InputError(f"architecture file {path}: 'space_options' must be an object")
+    space = get_space(space_name or record.get("space", "fbnet"), **options)
+    if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
+        return space, space.check_arch(record["arch"]), record
+    return space, parse_arch(record["arch"], space), record

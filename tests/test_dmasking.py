@@ -6,7 +6,6 @@ import itertools
 import json
 import random
 
-import numpy as np
 import pytest
 import torch
 

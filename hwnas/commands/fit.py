@@ -7,7 +7,6 @@ prints what comes back.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -234,19 +233,7 @@ def _fit_networks(path: Path, prior: Optional[Path], space: Optional[str], devic
 
 
 def _resolve(space: SearchSpace, text: str) -> Any:
-    if space.channel_options:
-        if text.endswith(".json"):
-            p = Path(text)
-            if not p.is_file():
-                raise InputError(f"architecture file not found: {text}")
-            try:
-                data = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError(f"architecture file {text} is not valid JSON: {exc}") from None
-            text = data.get("arch", data) if isinstance(data, dict) else data
-        return space.check_arch(text)
-    sp, ops = resolve_arch(text, space.name)
-    return ops
+    return resolve_arch(text, space.name)[1]
 
 
 def predict_cmd(

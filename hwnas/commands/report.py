@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import pandas as pd
 import typer
 
 from hwnas.output import console, print_json
 from search.space import InputError, SearchSpace, get_space, list_spaces, parse_arch
+
+if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to load
+    from benchmarks.report_data import ReportData, RunSummary
 
 
 def _read_json(path: Path) -> Any:
