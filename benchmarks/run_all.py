@@ -17,6 +17,7 @@ SUITES = (
     "bench_profiler",
     "bench_latency_models",
     "bench_search",
+    "bench_search_quality",
     "bench_dmasking",
     "bench_report",
 )

@@ -83,6 +83,8 @@ class SearchConfig:
                 f"global batch {self.batch_size} in micro-batches of {self.micro_batch} gives {chunks}, "
                 f"which {world} processes cannot share evenly; change --batch-size or --micro-batch"
             )
+        if self.a_lr <= 0 or self.w_lr <= 0:
+            raise InputError("learning rates (--arch-lr) must be positive")
         if self.alpha <= 0 or self.beta <= 0:
             raise InputError("--alpha and --beta must be positive")
         if self.target_ms is not None and self.target_ms <= 0:

@@ -35,6 +35,8 @@ def search_cmd(
     target_ms: Optional[float] = typer.Option(None, "--target-ms", help="Search towards this predicted latency (ms)."),
     alpha: float = typer.Option(0.2, "--alpha", help="α of the loss CE·α·log(LAT)^β (paper: 0.2)."),
     beta: float = typer.Option(0.6, "--beta", help="β of the loss (paper: 0.6)."),
+    arch_lr: float = typer.Option(0.01, "--arch-lr", help="Adam learning rate of the architecture logits θ (paper: 0.01); "
+                                  "raise it for short searches, whose few θ steps barely move θ at 0.01."),
     warmup_epochs: int = typer.Option(2, "--warmup-epochs", help="Epochs training only the weights."),
     seed: int = typer.Option(0, "--seed", help="One seed fixes the whole search."),
     batch_size: int = typer.Option(32, "--batch-size", help="Global batch (split over processes)."),
@@ -56,7 +58,8 @@ def search_cmd(
     if limit is not None and limit < 1:
         raise InputError("--limit must be positive")
     cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
-                       alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates)
+                       alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
+                       a_lr=arch_lr)
     sp = get_space(space)
     cost = load_cost(latency, sp)
     dataset = load_data(data, sp.input_resolution).limited(limit)

@@ -1,0 +1,112 @@
+"""Named and stored architectures: presets, architecture files, and resolving what a user typed.
+
+`resolve_arch` is the one entry point for an architecture argument: a preset
+name (FBNet-A/B/C, FBNetV2's models), an arch .json file written by `hwnas
+search`, or an architecture string of a space.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from search.space.spaces import SearchSpace, _load_extensions, get_space, parse_arch
+from search.space.spec import InputError
+
+__all__ = ["PRESETS", "PRESET_FACTORIES", "register_preset", "get_preset", "resolve_arch", "load_arch_file"]
+
+
+#: name → (space, ops, space options).  Block lists from mobile-vision's
+#: fbnet_modeldef_cls.py (see REFERENCE.md); FBNet-A uses a 1504-wide head.
+PRESETS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
+    "fbnet-a": ("fbnet", (
+        "skip", "k3_e3", "k3_e1", "skip", "skip", "k5_e6", "k3_e3", "k5_e1", "k3_e3", "k5_e6", "k5_e3",
+        "k5_e1_g2", "k5_e6", "k3_e6", "k5_e1_g2", "k5_e3", "k3_e1_g2", "k5_e6", "k5_e6", "k5_e3", "k5_e6",
+        "k5_e6"), {"head_channels": 1504}),
+    "fbnet-b": ("fbnet", (
+        "k3_e1", "k3_e6", "k5_e1", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k3_e6", "k5_e6", "k5_e6", "k5_e1",
+        "skip", "k5_e3", "k5_e6", "k3_e1", "k5_e1", "k5_e3", "k5_e6", "k5_e1", "k5_e6", "k5_e6", "k3_e6"),
+        {"head_channels": 1984}),
+    "fbnet-c": ("fbnet", (
+        "k3_e1", "k3_e6", "skip", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k5_e6", "k3_e6", "k5_e6", "k5_e3",
+        "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e3", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k3_e6"),
+        {"head_channels": 1984}),
+}
+
+
+#: name → factory of (space, arch) for presets that are not op tuples of a registered space
+#: (FBNetV2's published models are fixed block lists); extension modules register them.
+PRESET_FACTORIES: dict[str, Callable[[], tuple[SearchSpace, Any]]] = {}
+
+
+def register_preset(name: str) -> Callable[[Callable[[], tuple[SearchSpace, Any]]], Callable[[], tuple[SearchSpace, Any]]]:
+    """Register a preset whose factory returns its own (space, arch)."""
+
+    def deco(fn: Callable[[], tuple[SearchSpace, Any]]) -> Callable[[], tuple[SearchSpace, Any]]:
+        PRESET_FACTORIES[name] = fn
+        return fn
+
+    return deco
+
+
+def get_preset(name: str) -> tuple[SearchSpace, tuple[str, ...]]:
+    _load_extensions()
+    if name in PRESET_FACTORIES:
+        return PRESET_FACTORIES[name]()
+    try:
+        space_name, ops, options = PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; known: {', '.join(sorted({*PRESETS, *PRESET_FACTORIES}))}") from None
+    return get_space(space_name, **options), ops
+
+
+def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace, tuple[str, ...]]:
+    """A preset name, a file holding an architecture, or an architecture string.
+
+    A preset brings its own space unless `space_name` names another (then its
+    ops are placed in that macro-architecture, e.g. FBNet-B at 32x32).
+    """
+    text = text.strip()
+    _load_extensions()
+    if text.lower() in PRESET_FACTORIES:
+        return get_preset(text.lower())
+    if text.lower() in PRESETS:
+        space, ops = get_preset(text.lower())
+        if space_name and space_name != space.name:
+            space = get_space(space_name)
+        return space, ops
+    if text.endswith(".json"):
+        space, arch, _ = load_arch_file(text, space_name)
+        return space, arch
+    space = get_space(space_name or "fbnet")
+    if space.channel_options:
+        return space, space.check_arch(text)
+    return space, parse_arch(text, space)
+
+
+def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpace, Any, dict[str, Any]]:
+    """Space, architecture and raw record of an architecture file (or a run directory's arch.json).
+
+    The one reader of `{"space", "arch", "space_options"}` files, shared by
+    `arch info`, `predict`, `train` and `export`; `space_name` overrides the
+    file's space (e.g. FBNet ops placed at 32x32).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "arch.json"
+    if not path.is_file():
+        raise InputError(f"architecture file not found: {path} (a finished `hwnas search` writes one)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"architecture file {path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or "arch" not in record:
+        raise InputError(f"architecture file {path} has no 'arch' field")
+    options = record.get("space_options") or {}
+    if not isinstance(options, dict):
+        raise InputError(f"architecture file {path}: 'space_options' must be an object")
+    space = get_space(space_name or record.get("space", "fbnet"), **options)
+    if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
+        return space, space.check_arch(record["arch"]), record
+    return space, parse_arch(record["arch"], space), record

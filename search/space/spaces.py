@@ -1,0 +1,278 @@
+"""Search spaces: the macro-architectures, their searchable layers, the registry, and architecture strings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, op_block
+
+__all__ = ["Layer", "SearchSpace", "register_space", "list_spaces", "get_space", "parse_arch", "format_arch"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One searchable layer: where it sits and which candidates it may take."""
+
+    index: int
+    stage: int
+    cin: int
+    cout: int
+    stride: int
+    resolution: int
+    candidates: tuple[str, ...]
+    act: str = "relu"
+
+    def block(self, op: str, cin: int | None = None, cout: int | None = None,
+              resolution: int | None = None) -> BlockSpec:
+        """The block of candidate `op` here; channel-search spaces pass the chosen widths."""
+        return op_block(op, cin or self.cin, cout or self.cout, self.stride, resolution or self.resolution,
+                         self.act)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A macro-architecture: fixed stem and head around searchable layers.
+
+    FBNet-style spaces choose one op per layer from `candidates`.  FBNetV2's
+    space additionally lists per-layer channel options and input resolutions
+    (`channel_options`, `resolutions`); an architecture of it is JSON.
+    """
+
+    name: str
+    input_resolution: int
+    stem_channels: int
+    stem_stride: int
+    stages: tuple[tuple[int, int, int], ...]  # (cout, repeats, first stride) per stage
+    head_channels: int
+    num_classes: int
+    candidates: tuple[str, ...] = FBNET_OPS
+    in_channels: int = 3
+    stem_kernel: int = 3
+    head_act: str = "relu"
+    pooled_head: bool = False
+    description: str = ""
+    channel_options: tuple[tuple[int, ...], ...] = ()
+    stem_channel_options: tuple[int, ...] = ()
+    resolutions: tuple[int, ...] = ()
+    extra: tuple[tuple[str, Any], ...] = field(default=())
+
+    # -- structure -------------------------------------------------------------------
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return _layers(self)
+
+    @property
+    def num_layers(self) -> int:
+        return sum(n for _, n, _ in self.stages)
+
+    @property
+    def size(self) -> int:
+        """Number of distinct architectures (ops per layer, times channel and resolution options)."""
+        total = len(self.candidates) ** self.num_layers
+        for opts in self.channel_options:
+            total *= max(1, len(opts))
+        total *= max(1, len(self.stem_channel_options))
+        total *= max(1, len(self.resolutions))
+        return total
+
+    def stem_block(self, resolution: int | None = None, cout: int | None = None) -> BlockSpec:
+        return BlockSpec(
+            "conv", self.in_channels, cout or self.stem_channels, resolution or self.input_resolution,
+            stride=self.stem_stride, kernel=self.stem_kernel, act=self.head_act if self.pooled_head else "relu",
+        )
+
+    def head_blocks(self, cin: int, resolution: int) -> tuple[BlockSpec, ...]:
+        """The fixed blocks after the last searchable layer: head conv, pool, classifier."""
+        if self.pooled_head:
+            return (
+                BlockSpec("pool_conv", cin, self.head_channels, resolution, act=self.head_act),
+                BlockSpec("fc", self.head_channels, self.num_classes, 1, act="none"),
+            )
+        return (
+            BlockSpec("conv", cin, self.head_channels, resolution, kernel=1, act=self.head_act),
+            BlockSpec("fc", self.head_channels, self.num_classes, resolution, act="none"),
+        )
+
+    def blocks(self, arch: Sequence[str]) -> list[BlockSpec]:
+        """Every block of one architecture, stem to classifier, in order."""
+        ops = self.check_arch(arch)
+        layers = self.layers
+        out = [self.stem_block()]
+        out += [layer.block(op) for layer, op in zip(layers, ops)]
+        out += self.head_blocks(layers[-1].cout, layers[-1].block("skip").out_resolution)
+        return out
+
+    def fixed_blocks(self) -> list[BlockSpec]:
+        last = self.layers[-1]
+        return [self.stem_block(), *self.head_blocks(last.cout, last.block("skip").out_resolution)]
+
+    def unique_blocks(self) -> list[BlockSpec]:
+        """Every distinct block a device must measure for this space (stem and head included)."""
+        seen: dict[str, BlockSpec] = {}
+        for spec in self.fixed_blocks():
+            seen.setdefault(spec.key, spec)
+        for layer in self.layers:
+            for op in self.candidates:
+                spec = layer.block(op)
+                seen.setdefault(spec.key, spec)
+        return list(seen.values())
+
+    def check_arch(self, arch: Sequence[str]) -> tuple[str, ...]:
+        ops = tuple(arch)
+        if len(ops) != self.num_layers:
+            raise ArchParseError(f"space {self.name} has {self.num_layers} searchable layers, got {len(ops)} ops")
+        for i, op in enumerate(ops):
+            if op not in self.candidates:
+                raise ArchParseError(
+                    f"layer {i + 1}: unknown op {op!r}; accepted: {', '.join(self.candidates)}"
+                )
+        return ops
+
+    def with_options(self, **changes: Any) -> "SearchSpace":
+        """A variant of this space (other head width, number of classes, …)."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:
+            raise InputError(str(exc)) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_resolution": self.input_resolution,
+            "num_layers": self.num_layers,
+            "candidates": list(self.candidates),
+            "head_channels": self.head_channels,
+            "num_classes": self.num_classes,
+            "size": self.size,
+            "log10_size": round(math.log10(self.size), 2),
+            "unique_blocks": len(self.unique_blocks()),
+        }
+
+
+_LAYER_CACHE: dict[SearchSpace, tuple[Layer, ...]] = {}
+
+
+def _layers(space: SearchSpace) -> tuple[Layer, ...]:
+    cached = _LAYER_CACHE.get(space)
+    if cached is not None:
+        return cached
+    res = (space.input_resolution - 1) // space.stem_stride + 1
+    cin = space.stem_channels
+    layers: list[Layer] = []
+    for stage, (cout, repeats, first_stride) in enumerate(space.stages):
+        for r in range(repeats):
+            stride = first_stride if r == 0 else 1
+            layers.append(Layer(len(layers), stage, cin, cout, stride, res, space.candidates))
+            res = (res - 1) // stride + 1
+            cin = cout
+    _LAYER_CACHE[space] = out = tuple(layers)
+    return out
+
+
+_FBNET_STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
+_FBNET_CIFAR_STAGES = ((16, 1, 1), (24, 4, 1), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
+
+_SPACES: dict[str, Callable[[], SearchSpace]] = {}
+
+
+def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
+    """Register a space factory under `name` (timm-style registry)."""
+
+    def deco(fn: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
+        _SPACES[name] = fn
+        return fn
+
+    return deco
+
+
+@register_space("fbnet")
+def _fbnet() -> SearchSpace:
+    return SearchSpace(
+        name="fbnet", input_resolution=224, stem_channels=16, stem_stride=2, stages=_FBNET_STAGES,
+        head_channels=1984, num_classes=1000,
+        description="FBNet (Wu et al. 2019) ImageNet macro-architecture, 22 layers x 9 candidates",
+    )
+
+
+@register_space("fbnet-cifar")
+def _fbnet_cifar() -> SearchSpace:
+    return SearchSpace(
+        name="fbnet-cifar", input_resolution=32, stem_channels=16, stem_stride=1, stages=_FBNET_CIFAR_STAGES,
+        head_channels=1504, num_classes=10,
+        description="FBNet macro-architecture for 32x32 inputs as HW-NAS-Bench uses it for CIFAR",
+    )
+
+
+def list_spaces() -> list[str]:
+    _load_extensions()
+    return sorted(_SPACES)
+
+
+def get_space(name: str, **options: Any) -> SearchSpace:
+    """The space registered under `name`, optionally varied (`num_classes=100`, …)."""
+    _load_extensions()
+    try:
+        factory = _SPACES[name]
+    except KeyError:
+        raise InputError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}") from None
+    space = factory()
+    return space.with_options(**options) if options else space
+
+
+def _load_extensions() -> None:
+    # Spaces defined in sibling modules register themselves on import.
+    from search import fbnetv2_space  # noqa: F401
+    from search import fbnetv2_small  # noqa: F401
+    from search import fbnetv2_presets  # noqa: F401
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+def parse_arch(text: str | Sequence[str] | Sequence[int], space: SearchSpace) -> tuple[str, ...]:
+    """Parse op names joined by `-` or `,` (or whitespace), or HW-NAS-Bench integers.
+
+    The error names the first bad position and the accepted values, so a user
+    can fix a 22-item string without counting by hand.
+    """
+    if isinstance(text, str):
+        items = [t for t in re.split(r"[\s,\-]+", text.strip().strip("[]()")) if t]
+    else:
+        items = [str(t) for t in text]
+    if not items:
+        raise ArchParseError("empty architecture string")
+    n = space.num_layers
+    numeric = all(re.fullmatch(r"\d+", t) for t in items)
+    if len(items) != n:
+        form = "integers" if numeric else "op names"
+        raise ArchParseError(
+            f"architecture for space {space.name} needs {n} {form}, got {len(items)}"
+            f" (separate op names with '-' or ',')"
+        )
+    if numeric:
+        ops = []
+        for i, t in enumerate(items):
+            v = int(t)
+            if v >= len(space.candidates):
+                raise ArchParseError(
+                    f"position {i + 1}: integer {v} out of range; accepted: 0..{len(space.candidates) - 1}"
+                    f" ({', '.join(f'{j}={op}' for j, op in enumerate(space.candidates))})"
+                )
+            ops.append(space.candidates[v])
+        return tuple(ops)
+    for i, t in enumerate(items):
+        if t not in space.candidates:
+            raise ArchParseError(
+                f"position {i + 1}: unknown op {t!r}; accepted: {', '.join(space.candidates)} (or integers 0..{len(space.candidates) - 1})"
+            )
+    return tuple(items)
+
+
+def format_arch(ops: Iterable[str]) -> str:
+    """The canonical text form: op names joined by `-`."""
+    return "-".join(ops)
