@@ -52,6 +52,7 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
     "runs": int,
     "min_runs": int,
     "max_runs": int,
+    "min_seconds": float,
     "max_seconds": float,
     "gpu": int,
     "binary": str,

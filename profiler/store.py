@@ -274,7 +274,7 @@ class Store:
 
 
 #: URI options that tune the measurement protocol, not which device/runtime runs.
-POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "max_seconds", "cooldown")
+POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "min_seconds", "max_seconds", "cooldown")
 
 
 def canonical_uri(uri: str) -> str:

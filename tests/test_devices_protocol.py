@@ -55,11 +55,22 @@ def _fake_clock(durations_ms):
 
 def test_loop_stops_early_when_median_is_precise():
     calls = []
-    m = measure_loop(lambda: calls.append(1), Policy(warmup=3, min_runs=10, max_runs=2000),
+    m = measure_loop(lambda: calls.append(1), Policy(warmup=3, min_runs=10, max_runs=2000, min_seconds=0),
                      clock=_fake_clock([2.0]))
     assert m.settled
     assert m.n == 10 and len(calls) == 13  # 3 warm-up + 10 timed
     assert m.median_ms == pytest.approx(2.0)
+
+
+def test_loop_times_at_least_min_seconds_even_when_precise_sooner():
+    # 2 ms runs are precise after 10, but 10 runs span only 20 ms: a burst of foreign
+    # load could shift them all, so the loop goes on until 100 ms of runs.
+    m = measure_loop(lambda: None, Policy(warmup=0, min_runs=10, min_seconds=0.1), clock=_fake_clock([2.0]))
+    assert m.settled and m.n == 50
+    # a precise measurement cut by the time cap is still settled: precision is what settled means
+    capped = measure_loop(lambda: None, Policy(warmup=0, min_runs=10, max_runs=20, min_seconds=10),
+                          clock=_fake_clock([2.0]))
+    assert capped.settled and capped.n == 20
 
 
 def test_loop_hits_run_cap_on_noisy_timings_and_says_unsettled():
@@ -83,6 +94,8 @@ def test_policy_from_uri():
     assert Policy.from_uri("cpu").warmup == 10
     assert Policy.from_uri("cpu?min_runs=5000").max_runs == 5000
     assert Policy.from_uri("cpu?max_runs=3").min_runs == 3
+    assert Policy.from_uri("cpu?min_seconds=0.5").min_seconds == 0.5
+    assert Policy.from_uri("cpu?runs=7").min_seconds == 0  # N runs asked for are N runs done
 
 
 def test_policy_rejects_bad_values_as_user_errors():
@@ -92,6 +105,8 @@ def test_policy_rejects_bad_values_as_user_errors():
         Policy.from_uri("cpu?max_seconds=0")
     with pytest.raises(InputError):
         Policy.from_uri("cpu?runs=abc")
+    with pytest.raises(InputError):
+        Policy.from_uri("cpu?min_seconds=-1")
 
 
 def test_loop_stops_at_the_time_cap_and_says_unsettled():
