@@ -21,7 +21,7 @@ Every step goes through the user's commands (`hwnas profile`, `fit`,
 what is done (a crash loses only the step it was in).
 
     .venv/bin/python -m benchmarks.bench_search_quality --work bench-search-out \\
-        [--store demo-out/hwnas.db] [--limit 640] [--search-epochs 6] [--train-epochs 8]
+        [--store demo-out/hwnas.db] [--limit 512] [--search-epochs 6] [--train-epochs 5]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def run_search(work: Path, name: str, model: str, target: float, args: argparse.
     resume = ["--resume"] if (out / "checkpoint.pt").is_file() else []
     _hwnas("search", "--space", SPACE, "--latency", model, "--data", "digits", "--limit", str(args.limit),
            "--epochs", str(args.search_epochs), "--warmup-epochs", "1", "--batch-size", "32",
-           "--micro-batch", "32", "--arch-lr", str(args.arch_lr), "--target-ms", f"{target:.6g}",
+           "--micro-batch", "32", "--arch-lr", str(args.arch_lr), "--weight-lr", str(args.weight_lr), "--target-ms", f"{target:.6g}",
            "--candidates", "8", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
     return json.loads((out / "arch.json").read_text())
 
@@ -195,11 +195,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--work", type=Path, default=Path("bench-search-out"), help="Folder for every step's result.")
     ap.add_argument("--store", type=Path, help="Store with both devices' fbnet-cifar blocks (default: WORK/hwnas.db).")
     ap.add_argument("--device", action="append", help=f"Two device URIs (default: {', '.join(DEVICES)}).")
-    ap.add_argument("--limit", type=int, default=640, help="Digits training images the searches use.")
+    ap.add_argument("--limit", type=int, default=512, help="Digits training images the searches use.")
     ap.add_argument("--search-epochs", type=int, default=6)
-    ap.add_argument("--arch-lr", type=float, default=0.1)
-    ap.add_argument("--train-limit", type=int, default=1437, help="Training images for training from scratch.")
-    ap.add_argument("--train-epochs", type=int, default=8)
+    ap.add_argument("--arch-lr", type=float, default=0.1, help="θ's Adam lr: few θ steps need more than 0.01.")
+    ap.add_argument("--weight-lr", type=float, default=0.03, help="Weights' SGD lr: a short search needs more than 0.0125.")
+    ap.add_argument("--train-limit", type=int, default=768, help="Training images for training from scratch.")
+    ap.add_argument("--train-epochs", type=int, default=5)
     ap.add_argument("--random", type=int, default=20, help="Random architectures of matched measured latency.")
     ap.add_argument("--networks", type=int, default=20, help="Random networks measured per device for the fit.")
     ap.add_argument("--max-seconds", type=float, default=0.3, help="Per-block time cap while profiling.")

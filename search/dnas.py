@@ -1,7 +1,7 @@
 """FBNet's DNAS loop, generic over any `search.supernet.Supernet`.
 
-Per epoch: the weights train on 80% of the training data (SGD lr 0.1,
-momentum 0.9, wd 1e-4, cosine), then θ on the other 20% (Adam lr 0.01,
+Per epoch: the weights train on 80% of the training data (SGD lr 0.1 per
+256 images of batch, momentum 0.9, wd 1e-4, cosine), then θ on the other 20% (Adam lr 0.01,
 wd 5e-4); warm-up epochs train only the weights (cross-entropy alone).  The
 temperature starts at τ0 = 5 and is multiplied by exp(-0.045) after every
 search epoch.  The loss is FBNet's ``CE · α · log(LAT)^β`` (α = 0.2, β = 0.6)
@@ -62,7 +62,9 @@ class SearchConfig:
     target_ms: float | None = None
     tau0: float = 5.0
     tau_decay: float = 0.045
-    w_lr: float = 0.1
+    #: SGD learning rate of the weights; None: FBNet's 0.1 scaled to the batch by the linear
+    #: scaling rule (0.1 per 256 images, Goyal et al. 2017). 0.1 itself diverges on a batch of 32.
+    w_lr: float | None = None
     w_momentum: float = 0.9
     w_wd: float = 1e-4
     a_lr: float = 0.01
@@ -71,6 +73,10 @@ class SearchConfig:
     seed: int = 0
     candidates: int = 8
     eval_images: int = 256
+
+    @property
+    def weight_lr(self) -> float:
+        return self.w_lr if self.w_lr is not None else 0.1 * self.batch_size / 256
 
     def check(self, world: int = 1) -> None:
         if self.epochs < 1 or self.warmup_epochs < 0:
@@ -83,8 +89,8 @@ class SearchConfig:
                 f"global batch {self.batch_size} in micro-batches of {self.micro_batch} gives {chunks}, "
                 f"which {world} processes cannot share evenly; change --batch-size or --micro-batch"
             )
-        if self.a_lr <= 0 or self.w_lr <= 0:
-            raise InputError("learning rates (--arch-lr) must be positive")
+        if self.a_lr <= 0 or (self.w_lr is not None and self.w_lr <= 0):
+            raise InputError("learning rates (--arch-lr, --weight-lr) must be positive")
         if self.alpha <= 0 or self.beta <= 0:
             raise InputError("--alpha and --beta must be positive")
         if self.target_ms is not None and self.target_ms <= 0:
@@ -153,7 +159,7 @@ class _Loop:
                 f"{n} training images give {len(self.w_idx)} for the weights and {len(self.a_idx)} for θ; "
                 f"each needs at least one batch of {cfg.batch_size} (lower --batch-size or raise --limit)"
             )
-        self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+        self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=cfg.w_momentum,
                                      weight_decay=cfg.w_wd)
         self.a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.a_lr, weight_decay=cfg.a_wd)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=cfg.epochs)

@@ -50,8 +50,9 @@ def test_search_bad_data_and_low_target(cli, models, tmp_path):
     assert p.returncode == 2 and "fastest architecture" in p.stderr and "ms predicted" in p.stderr
     p = cli(*base, "--latency", str(tmp_path / "nope.json"), *QUICK)
     assert p.returncode == 2 and "not found" in p.stderr
-    p = cli(*base, *QUICK, "--arch-lr", "0")
-    assert p.returncode == 2 and "--arch-lr" in p.stderr and "Traceback" not in p.stderr
+    for flag in ("--arch-lr", "--weight-lr"):
+        p = cli(*base, *QUICK, flag, "0")
+        assert p.returncode == 2 and flag in p.stderr and "Traceback" not in p.stderr
 
 
 def test_search_help_explains(cli):

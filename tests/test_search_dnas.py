@@ -31,6 +31,14 @@ def test_latency_factor_is_fbnet_loss_and_target_mirrors():
     assert float(latency_factor(torch.tensor(5.0), 0.2, 0.6, 5.0)) < float(latency_factor(torch.tensor(4.0), 0.2, 0.6, 5.0))
 
 
+def test_weight_lr_follows_the_linear_scaling_rule_unless_given():
+    assert SearchConfig(batch_size=256).weight_lr == pytest.approx(0.1)  # FBNet's lr at its reference batch
+    assert SearchConfig(batch_size=32).weight_lr == pytest.approx(0.0125)
+    assert SearchConfig(batch_size=32, w_lr=0.03).weight_lr == 0.03
+    with pytest.raises(InputError):
+        SearchConfig(w_lr=-1.0).check()
+
+
 def test_temperature_schedule_paper_values():
     cfg = SearchConfig(warmup_epochs=2)
     assert temperature(cfg, 0) == temperature(cfg, 2) == 5.0

@@ -35,6 +35,8 @@ def search_cmd(
     target_ms: Optional[float] = typer.Option(None, "--target-ms", help="Search towards this predicted latency (ms)."),
     alpha: float = typer.Option(0.2, "--alpha", help="α of the loss CE·α·log(LAT)^β (paper: 0.2)."),
     beta: float = typer.Option(0.6, "--beta", help="β of the loss (paper: 0.6)."),
+    weight_lr: Optional[float] = typer.Option(None, "--weight-lr", help="SGD learning rate of the weights "
+                                              "(default: FBNet's 0.1 scaled by batch/256, e.g. 0.0125 at 32)."),
     arch_lr: float = typer.Option(0.01, "--arch-lr", help="Adam learning rate of the architecture logits θ (paper: 0.01); "
                                   "raise it for short searches, whose few θ steps barely move θ at 0.01."),
     warmup_epochs: int = typer.Option(2, "--warmup-epochs", help="Epochs training only the weights."),
@@ -59,7 +61,7 @@ def search_cmd(
         raise InputError("--limit must be positive")
     cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
                        alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
-                       a_lr=arch_lr)
+                       a_lr=arch_lr, w_lr=weight_lr)
     sp = get_space(space)
     cost = load_cost(latency, sp)
     dataset = load_data(data, sp.input_resolution).limited(limit)
