@@ -103,7 +103,7 @@ def run_search(work: Path, name: str, model: str, target: float, args: argparse.
     _hwnas("search", "--space", SPACE, "--latency", model, "--data", "digits", "--limit", str(args.limit),
            "--epochs", str(args.search_epochs), "--warmup-epochs", "1", "--batch-size", "32",
            "--micro-batch", "32", "--arch-lr", str(args.arch_lr), "--weight-lr", str(args.weight_lr), "--target-ms", f"{target:.6g}",
-           "--candidates", "8", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
+           "--candidates", "16", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
     return json.loads((out / "arch.json").read_text())
 
 

@@ -3,7 +3,8 @@
 Each distinct candidate gets its predicted latency and a short evaluation
 (accuracy of the supernet's shared weights with that architecture fixed, on
 a slice of the test split).  They are ranked by accuracy, then latency; with
-a target, candidates more than 5% over it go last.
+a target, candidates predicted more than 5% off it (either way) go last, and
+among those that meet it the more accurate comes first.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float]) -> 
     target = getattr(cfg, "target_ms", None)
 
     def order(row: dict[str, Any]) -> tuple:
-        over = target is not None and row["predicted_ms"] > 1.05 * target
-        return (over, -round(row["short_eval_acc"], 3), row["predicted_ms"])
+        if target is None:
+            return (False, -round(row["short_eval_acc"], 3), row["predicted_ms"])
+        off = abs(row["predicted_ms"] / target - 1.0) > 0.05
+        return (off, -round(row["short_eval_acc"], 3), abs(row["predicted_ms"] - target))
 
     ranked = sorted(seen.values(), key=order)
     for i, row in enumerate(ranked, 1):

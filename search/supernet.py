@@ -41,6 +41,7 @@ class Supernet(nn.Module, abc.ABC):
 
     space: SearchSpace
     tau: float
+    _weights: Any  # the last training forward's Gumbel weights; None → softmax(θ)
 
     @abc.abstractmethod
     def weight_parameters(self) -> list[nn.Parameter]:
@@ -53,6 +54,14 @@ class Supernet(nn.Module, abc.ABC):
     @abc.abstractmethod
     def expected_latency(self) -> torch.Tensor:
         """Expected latency in ms under the weights of the last forward; differentiable in θ."""
+
+    def distribution_latency(self) -> torch.Tensor:
+        """Expected latency (ms) under Pθ = softmax(θ): the distribution final architectures are drawn from."""
+        saved, self._weights = self._weights, None
+        try:
+            return self.expected_latency()
+        finally:
+            self._weights = saved
 
     @abc.abstractmethod
     def derive(self) -> Any:

@@ -139,3 +139,41 @@ def test_two_process_gloo_search_matches_one_process(tmp_path):
     assert results[1]["arch"] == results[2]["arch"]
     flat = [[v for row in results[n]["theta"] for v in row] for n in (1, 2)]
     assert flat[0] == pytest.approx(flat[1], abs=1e-4)
+
+
+def test_a_target_ships_the_best_ranked_sampled_architecture(tmp_path):
+    cost = mac_cost(TINY)
+    target = 0.5 * (cost.min_ms() + cost.arch_ms((cost.table_ms.argmax(axis=1)).tolist()))
+    result, net = tiny_search(tmp_path / "t", epochs=2, target_ms=target)
+    ranked = json.loads((tmp_path / "t" / "candidates.json").read_text())["candidates"]
+    assert result["arch"] == ranked[0]["arch"] and result["predicted_ms"] == ranked[0]["predicted_ms"]
+    assert result["argmax"] == net.arch_to_json(net.derive())
+
+
+def test_ranking_puts_candidates_that_meet_the_target_first():
+    from types import SimpleNamespace
+
+    from search.sample import rank_candidates
+
+    ms = {"a": 1.30, "b": 1.02, "c": 0.97, "d": 0.60}  # target 1.0: b and c meet it (±5%)
+    acc = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.95}
+
+    class Stub:
+        def derive(self):
+            return "a"
+
+        def sample(self, n, gen):
+            return ["b", "c", "d", "b"][:n]
+
+        def arch_to_json(self, arch):
+            return arch
+
+        def predicted_ms(self, arch):
+            return ms[arch]
+
+    cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0)
+    ranked = rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])
+    assert [r["arch"] for r in ranked] == ["c", "b", "d", "a"]  # meets target by accuracy, then the rest
+    assert ranked[1]["count"] == 2
+    cfg.target_ms = None
+    assert [r["arch"] for r in rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])] == ["d", "a", "c", "b"]
