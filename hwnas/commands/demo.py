@@ -54,7 +54,7 @@ class Settings:
         if quick:
             return cls(archs=6, max_seconds=0.1, search_epochs=1, train_epochs=1, images=80, candidates=1, batch=16,
                        warmup_epochs=0)
-        return cls(archs=20, max_seconds=0.3, search_epochs=2, train_epochs=4, images=192, candidates=2,
+        return cls(archs=20, max_seconds=0.3, search_epochs=3, train_epochs=8, images=320, candidates=4,
                    compare=(COMPARE_DEVICE,))
 
 
@@ -111,6 +111,8 @@ def plan(out: Path, settings: Settings) -> list[Step]:
                 "--epochs", str(settings.search_epochs), "--warmup-epochs", str(settings.warmup_epochs),
                 "--limit", str(settings.images), "--batch-size", str(settings.batch),
                 "--micro-batch", str(settings.batch), "--candidates", str(settings.candidates),
+                # a search of a few dozen steps: rates above the paper's, so weights and θ move at all
+                "--weight-lr", "0.03", "--arch-lr", "0.1",
                 "--out", str(run_dir), *resume]
 
     return [
