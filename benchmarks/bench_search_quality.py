@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--train-limit", type=int, default=768, help="Training images for training from scratch.")
     ap.add_argument("--train-epochs", type=int, default=5)
     ap.add_argument("--random", type=int, default=20, help="Random architectures of matched measured latency.")
+    ap.add_argument("--max-measured", type=int, default=400,
+                    help="Random candidates measured at most while looking for matched-latency ones.")
     ap.add_argument("--networks", type=int, default=20, help="Random networks measured per device for the fit.")
     ap.add_argument("--max-seconds", type=float, default=0.3, help="Per-block time cap while profiling.")
     ap.add_argument("--seed", type=int, default=0)
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     searched = _cached(work / "searched_measured.json", measure_found)
     randoms = _cached(work / "random_matched.json",
-                      lambda: matched_random(a, models[a], searched["measured_ms"], args.random))
+                      lambda: matched_random(a, models[a], searched["measured_ms"], args.random,
+                                               max_measured=args.max_measured))
     acc_path = work / "accuracy.json"
     accs: dict[str, Any] = json.loads(acc_path.read_text()) if acc_path.is_file() else {}
     for arch in [searched["arch"], *(r["arch"] for r in randoms)]:
