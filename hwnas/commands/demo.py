@@ -37,7 +37,7 @@ COMPARE_DEVICE = "cpu:torch?threads=1"
 
 @dataclass(frozen=True)
 class Settings:
-    """How much work each step does: the full demo (~10 min on 2 cores) or `--quick` (a few minutes)."""
+    """How much work each step does: the full demo (~3 min on 2 idle cores) or `--quick` (a quick check of the loop)."""
 
     archs: int
     max_seconds: float
@@ -167,7 +167,7 @@ def run_hwnas(argv: list[str], log: Path, stream=None) -> int:
 
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Folder for the store, model, runs and report (reused: a rerun resumes)."),
-    quick: bool = typer.Option(False, "--quick", help="Fewer networks, shorter timing loops and epochs: a few minutes instead of ~10."),
+    quick: bool = typer.Option(False, "--quick", help="Fewer networks, shorter timing loops and epochs: a quick check of the whole loop."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary of the steps at the end."),
 ) -> None:
     """Run the whole loop on the embedded default: profile fbnet-cifar on this CPU, fit, evaluate, search
