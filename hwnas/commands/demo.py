@@ -37,7 +37,7 @@ COMPARE_DEVICE = "cpu:torch?threads=1"
 
 @dataclass(frozen=True)
 class Settings:
-    """How much work each step does: the full demo (~3 min on 2 idle cores) or `--quick` (a quick check of the loop)."""
+    """How much work each step does: the full demo (~3 min on 2 idle cores) or `--quick` (~45 s)."""
 
     archs: int
     max_seconds: float
