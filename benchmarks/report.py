@@ -260,6 +260,13 @@ def render_report(data: ReportData, fmt: str = "html") -> str:
     return template.render(**context)
 
 
+def _umask() -> int:
+    """The process's umask (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(text: str, path: str | os.PathLike) -> Path:
     """Write `text` to `path` via a temporary file in the same directory and an atomic rename."""
     target = Path(path)
@@ -274,6 +281,9 @@ def write_atomic(text: str, path: str | os.PathLike) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; a report is meant to be shared, so give it the mode a plain
+        # open() would (0666 less the umask), or keep the mode of the file it replaces.
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 
 import matplotlib.image as mpimg
@@ -179,3 +180,18 @@ def test_write_atomic_replaces_whole_file_and_leaves_nothing_on_failure(tmp_path
 def test_write_atomic_refuses_missing_directory(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_atomic("x", tmp_path / "nope" / "r.html")
+
+
+def test_write_atomic_gives_a_shareable_mode(tmp_path):
+    """A new report gets 0666 less the umask (not mkstemp's 0600); a replaced one keeps its mode."""
+    old = os.umask(0o022)
+    try:
+        fresh = write_atomic("x", tmp_path / "new.html")
+    finally:
+        os.umask(old)
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    kept = tmp_path / "kept.html"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_atomic("new", kept)
+    assert kept.stat().st_mode & 0o777 == 0o640
