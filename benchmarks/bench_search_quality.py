@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.report import write_atomic
+
 SPACE = "fbnet-cifar"
 DEVICES = ("cpu:onnxruntime?threads=1", "cpu:torch?threads=1")
 
@@ -55,9 +57,7 @@ def _cached(path: Path, make: Any) -> Any:
     if path.is_file():
         return json.loads(path.read_text())
     value = make()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    tmp.replace(path)
+    write_atomic(json.dumps(value, indent=2), path)
     return value
 
 
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if arch not in accs:
             _log(f"training {len(accs) + 1}/{len(randoms) + 1} from scratch")
             accs[arch] = train_acc(arch, args)
-            acc_path.write_text(json.dumps(accs, indent=2))
+            write_atomic(json.dumps(accs, indent=2), acc_path)
     # θ's own choice per layer (the argmax): the shipped architecture is a sample from Pθ, so
     # comparing samples would mix the devices' difference with sampling noise.
     choice = {u: found[u].get("argmax", found[u]["arch"]) for u in uris}
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "targets_ms": targets, "layers_differing": sum(r["differ"] for r in layers),
                         "layers": layers},
     }
-    (work / "result.json").write_text(json.dumps(result, indent=2))
+    write_atomic(json.dumps(result, indent=2), work / "result.json")
     _print(result, a, b)
     return result
 

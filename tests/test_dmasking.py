@@ -215,3 +215,24 @@ def test_arch_info_reads_a_searched_fbnetv2_arch_file(cli, tmp_path):
     assert data["arch"] == arch and data["total_macs"] > 0
     bad = cli("arch", "info", '{"resolution": 7}', "--space", "fbnetv2-cifar")
     assert bad.returncode == 2 and "resolution 7" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_distribution_latency_uses_softmax_theta_and_keeps_the_gumbel_sample():
+    """With a target the loss uses Pθ, not the near-uniform τ = 5 sample of the last forward."""
+    torch.manual_seed(0)
+    space = tiny_space()
+    net = DMaskingSupernet(space, mac_channel_cost(space))
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.copy_(3 * torch.randn_like(p))
+    net.train()
+    net(torch.randn(2, 3, 16, 16))
+    sample = net._weights
+    sampled = float(net.expected_latency())
+    under_p = net.distribution_latency()
+    assert net._weights is sample  # the training forward's weights are left for its backward
+    net._weights = None
+    assert float(under_p) == pytest.approx(float(net.expected_latency()))
+    assert float(under_p) != pytest.approx(sampled)
+    under_p.backward()
+    assert all(p.grad is not None for p in net.arch_parameters())

@@ -61,6 +61,23 @@ def test_expected_latency_is_differentiable_and_matches_table():
     assert cost.min_ms() <= net.predicted_ms(arch) <= cost.max_ms()
 
 
+def test_distribution_latency_is_the_expectation_under_softmax_theta():
+    """With a target the loss uses Pθ, not the near-uniform τ = 5 Gumbel sample of the last forward."""
+    cost = mac_cost(TINY)
+    net = FBNetSupernet(TINY, cost)
+    with torch.no_grad():
+        net.theta.copy_(3 * torch.randn_like(net.theta))
+    net.train()
+    net(torch.zeros(2, 3, 8, 8))
+    sample = net._weights
+    lat = net.distribution_latency()
+    assert net._weights is sample
+    p = torch.softmax(net.theta.detach(), dim=-1).numpy()
+    assert float(lat) == pytest.approx(cost.fixed_ms + (p * cost.table_ms).sum(), rel=1e-5)
+    lat.backward()
+    assert net.theta.grad.abs().sum() > 0
+
+
 def test_cost_for_another_space_is_refused():
     cost = mac_cost(TINY)
     with pytest.raises(InputError, match="tiny-test"):
@@ -173,7 +190,7 @@ def test_ranking_puts_candidates_that_meet_the_target_first():
 
     cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0)
     ranked = rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])
-    assert [r["arch"] for r in ranked] == ["c", "b", "d", "a"]  # meets target by accuracy, then the rest
+    assert [r["arch"] for r in ranked] == ["c", "b", "a", "d"]  # meets target by accuracy, then the closest
     assert ranked[1]["count"] == 2
     cfg.target_ms = None
     assert [r["arch"] for r in rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])] == ["d", "a", "c", "b"]
