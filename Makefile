@@ -42,7 +42,7 @@ test-fast: install
 	$(PY) -m pytest -m "not slow and not integration"
 
 bench: install
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.suites.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,1 +1,5 @@
-"""Device benchmark reports and the toolkit's own performance suites (`python -m benchmarks.<name>`)."""
+"""The report (installed as `hwnas.report`) and the toolkit's own perf suites.
+
+`benchmarks/suites/` is not installed: run a suite from a checkout with
+`python -m benchmarks.suites.<name>`, or all of them with `make bench`.
+"""

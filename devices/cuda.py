@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from devices.base import DeviceError, DeviceURI, register_device
-from devices.local import OnnxRuntimeCPU, Prepared, TorchCPU, model_inputs
+from hwnas.devices.base import DeviceError
+from hwnas.devices.registry import register_device
+from hwnas.devices.uri import DeviceURI
+from hwnas.devices.local import OnnxRuntimeCPU, Prepared, TorchCPU, model_inputs
 
 __all__ = ["gpu_count", "TorchCUDA", "OnnxRuntimeCUDA"]
 

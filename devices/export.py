@@ -28,7 +28,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from devices.base import DeviceError
+from hwnas.devices.base import DeviceError
 
 __all__ = ["export_onnx", "export_tflite", "cache_dir", "cached_path", "exporter_version", "export_stats",
            "ChannelsLast", "ONNX_OPSET"]

@@ -23,9 +23,11 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
-from devices import hostinfo
-from devices.base import Artifact, Device, DeviceError, DeviceURI, Measurement, register_device
-from devices.protocol import Policy, measure_loop
+from hwnas.devices import hostinfo
+from hwnas.devices.base import Artifact, Device, DeviceError, Measurement
+from hwnas.devices.registry import register_device
+from hwnas.devices.uri import DeviceURI
+from hwnas.devices.protocol import Policy, measure_loop
 
 __all__ = ["Prepared", "LocalDevice", "OnnxRuntimeCPU", "TorchCPU", "LiteRTCPU", "pinned", "LOCAL_RUNTIMES",
            "model_inputs"]
@@ -237,7 +239,7 @@ class OnnxRuntimeCPU(LocalDevice):
         return Prepared(run, lambda: list(sess.run(None, feeds)), [a.shape for a in arrays], path, keep=[sess])
 
     def _load_module(self, module: Any, input_shape: tuple[int, ...], key: str | None) -> Prepared:
-        from devices.export import export_onnx
+        from hwnas.devices.export import export_onnx
 
         path = export_onnx(module, input_shape, key=key)
         return self._load_file(path, input_shape, f"{key or 'module'} on {self.uri}")
@@ -337,7 +339,7 @@ class LiteRTCPU(LocalDevice):
         return Prepared(run, outputs, [a.shape for a in arrays], path, keep=[interp])
 
     def _load_module(self, module: Any, input_shape: tuple[int, ...], key: str | None) -> Prepared:
-        from devices.export import export_tflite
+        from hwnas.devices.export import export_tflite
 
         path = export_tflite(module, input_shape, key=key)
         return self._load_file(path, input_shape, f"{key or 'module'} on {self.uri}", nchw=True)

@@ -24,8 +24,9 @@ from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
-from devices.base import DeviceURI, Measurement, parse_uri
-from search.space import InputError
+from hwnas.devices.base import Measurement
+from hwnas.devices.uri import DeviceURI, parse_uri
+from hwnas.search.space import InputError
 
 __all__ = ["Policy", "measure_loop", "summarize", "median_ci_halfwidth", "iqr_filter"]
 

@@ -1,6 +1,6 @@
 """The `hwnas` command line: one typer app, command groups registered from `hwnas.commands`.
 
-A user mistake (any `search.space.InputError`) prints one line and exits 2;
+A user mistake (any `hwnas.search.space.InputError`) prints one line and exits 2;
 a Ctrl-C exits 130 without a traceback.  Anything else is a bug and keeps
 its traceback.
 """
@@ -19,7 +19,7 @@ except ImportError:  # older typer runs on the click package
     from click import exceptions as click_exc
 from rich.console import Console
 
-from search.space import InputError
+from hwnas.search.space import InputError
 
 import hwnas.commands
 

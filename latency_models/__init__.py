@@ -4,7 +4,7 @@ Fitted from plain DataFrames shaped like the store's (`profiler` is never
 imported here); saved as JSON; exported as arrays for the search.
 """
 
-from latency_models.io import load_model, save_model
-from latency_models.network import LatencyModel, fit_latency_model
+from hwnas.latency_models.io import load_model, save_model
+from hwnas.latency_models.network import LatencyModel, fit_latency_model
 
 __all__ = ["LatencyModel", "fit_latency_model", "load_model", "save_model"]

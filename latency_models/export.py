@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latency_models.features import ACTS, OPS, spec_fields
-from latency_models.network import LatencyModel
-from search.space import InputError, SearchSpace
+from hwnas.latency_models.features import ACTS, OPS, spec_fields
+from hwnas.latency_models.network import LatencyModel
+from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["LayerTable", "ChannelTable", "layer_table", "channel_table"]
 

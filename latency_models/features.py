@@ -3,12 +3,12 @@
 Features are computed from the spec fields with one vectorised pure function
 so that a million blocks featurise in well under a second (the search exports
 and batched predictions need that).  MACs and parameters mirror
-`search.count.count_block` (torch's FLOP counter over the very modules the
+`hwnas.search.count.count_block` (torch's FLOP counter over the very modules the
 devices measure); `tests/test_latency_features.py` checks them against it on
 every unique block of fbnet-cifar and fbnetv2 plus random samples, so these
-closed forms cannot drift from the counter unnoticed.  `search.count` itself
+closed forms cannot drift from the counter unnoticed.  `hwnas.search.count` itself
 is not imported here: it builds a torch module per block (milliseconds each),
-and latency_models may import only `search.space`.
+and latency_models may import only `hwnas.search.space`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from search.space import BlockSpec
+from hwnas.search.space import BlockSpec
 
 __all__ = ["OPS", "ACTS", "FIELD_NAMES", "FEATURE_NAMES", "spec_fields", "features", "block_features",
            "family_names", "family_codes", "family_name"]
@@ -46,7 +46,7 @@ def spec_fields(specs: Sequence[BlockSpec]) -> np.ndarray:
 
 
 def _make_divisible(v: np.ndarray, divisor: int = 8) -> np.ndarray:
-    """Vectorised `search.space.make_divisible` (same rounding rule)."""
+    """Vectorised `hwnas.search.space.make_divisible` (same rounding rule)."""
     rounded = np.maximum(divisor, np.floor((v + divisor / 2) / divisor) * divisor)
     return np.where(rounded < 0.9 * v, rounded + divisor, rounded)
 

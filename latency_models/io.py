@@ -13,8 +13,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from latency_models.network import LatencyModel
-from search.space import InputError
+from hwnas.latency_models.network import LatencyModel
+from hwnas.search.space import InputError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "model_to_json", "model_from_json"]
 

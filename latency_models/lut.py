@@ -13,8 +13,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from latency_models.regressors import _check_fields
-from search.space import InputError
+from hwnas.latency_models.regressors import _check_fields
+from hwnas.search.space import InputError
 
 __all__ = ["LookupTable"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from search.space import InputError
+from hwnas.search.space import InputError
 
 __all__ = ["within", "rmse", "rmspe", "spearman", "kendall", "evaluate", "worst_cases"]
 

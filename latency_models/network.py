@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import lsq_linear
 
-from latency_models.features import features, family_names, spec_fields
-from latency_models.lut import LookupTable
-from latency_models.regressors import CHUNK, BlockRegressor
-from search.space import BlockSpec, InputError, SearchSpace, get_space, parse_arch
+from hwnas.latency_models.features import features, family_names, spec_fields
+from hwnas.latency_models.lut import LookupTable
+from hwnas.latency_models.regressors import CHUNK, BlockRegressor
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, parse_arch
 
 __all__ = ["LutFallback", "LinearBlocks", "ScaledBlocks", "LatencyModel", "arch_fields", "networks_fields",
            "fit_overhead", "fit_block_model", "reliable", "unreliable_mask", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]

@@ -22,9 +22,9 @@ from scipy.optimize import lsq_linear
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from latency_models.features import FIELD_NAMES, family_codes, family_name, family_names, features
-from latency_models.trees import TreeEnsemble
-from search.space import InputError
+from hwnas.latency_models.features import FIELD_NAMES, family_codes, family_name, family_names, features
+from hwnas.latency_models.trees import TreeEnsemble
+from hwnas.search.space import InputError
 
 __all__ = ["BlockRegressor", "log_features", "MIN_FAMILY_SAMPLES"]
 

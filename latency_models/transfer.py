@@ -17,10 +17,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from latency_models.features import family_names
-from latency_models.metrics import evaluate
-from latency_models.network import LatencyModel, LinearBlocks, ScaledBlocks, networks_fields
-from search.space import InputError, SearchSpace
+from hwnas.latency_models.features import family_names
+from hwnas.latency_models.metrics import evaluate
+from hwnas.latency_models.network import LatencyModel, LinearBlocks, ScaledBlocks, networks_fields
+from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["fit_transfer", "fit_from_networks", "LAMBDAS"]
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from search.space import BlockSpec, InputError, SearchSpace, format_arch, resolve_arch
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, format_arch, resolve_arch
 
 __all__ = ["Item", "block_items", "sample_blocks", "random_archs", "arch_items", "arch_text", "parse_archs"]
 

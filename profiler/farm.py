@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from devices.base import DeviceError
-from profiler.enumerate import Item
-from profiler.store import Store
-from profiler.worker import DevicePlan, DeviceSummary, Progress, ThermalGuard, max_temp, profile_uri
-from search.space import InputError
+from hwnas.devices.base import DeviceError
+from hwnas.profiler.enumerate import Item
+from hwnas.profiler.store import Store
+from hwnas.profiler.worker import DevicePlan, DeviceSummary, Progress, ThermalGuard, max_temp, profile_uri
+from hwnas.search.space import InputError
 
 __all__ = ["require_ray", "run_farm"]
 
@@ -38,7 +38,7 @@ class _ProfilerActor:
     """Runs on a farm host: owns one Device, measures one item per call."""
 
     def __init__(self, uri: str, pause_s: float = 5.0, max_wait_s: float = 300.0) -> None:
-        from devices.base import open_device
+        from hwnas.devices.registry import open_device
 
         self.device = open_device(profile_uri(uri))
         self.guard = ThermalGuard(pause_s, max_wait_s)
@@ -52,7 +52,7 @@ class _ProfilerActor:
         return self.device.identity, info, max_temp(self.device.thermal())
 
     def measure(self, item: Item) -> Any:
-        from profiler.worker import measure_item
+        from hwnas.profiler.worker import measure_item
 
         try:
             m = measure_item(self.device, item, self.guard, last_thermal=self.last)

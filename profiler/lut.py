@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from search.space import BlockSpec, InputError
+from hwnas.search.space import BlockSpec, InputError
 
 __all__ = ["FORMATS", "LUT_FORMAT_VERSION", "parse_ofa_key", "read_table", "write_table", "guess_format"]
 

@@ -28,8 +28,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from devices.base import parse_uri
-from search.space import BlockSpec, InputError
+from hwnas.devices.uri import parse_uri
+from hwnas.search.space import BlockSpec, InputError
 
 __all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version"]
 

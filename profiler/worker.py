@@ -3,7 +3,7 @@
 One `DevicePlan` per device decides what is left to measure (the store is the
 memory of a resumed run) and what to do with each result (the schedule's
 retry/flag rule); `run_device` drives it with a local `Device`, and the Ray
-driver in `profiler.farm` drives the same plan with a remote actor.  A device
+driver in `hwnas.profiler.farm` drives the same plan with a remote actor.  A device
 that fails mid-run (a dropped phone) ends its own loop with everything
 measured so far already committed, so the next run resumes.
 """
@@ -17,11 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from devices.base import Device, DeviceError, DeviceURI, Measurement, open_device, parse_uri
-from profiler.enumerate import Item
-from profiler.schedule import Decision, Schedule
-from profiler.store import Store, canonical_uri
-from search.space import InputError
+from hwnas.devices.base import Device, DeviceError, Measurement
+from hwnas.devices.registry import open_device
+from hwnas.devices.uri import DeviceURI, parse_uri
+from hwnas.profiler.enumerate import Item
+from hwnas.profiler.schedule import Decision, Schedule
+from hwnas.profiler.store import Store, canonical_uri
+from hwnas.search.space import InputError
 
 __all__ = ["DEFAULT_MAX_SECONDS", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
            "build_module", "measure_item", "run_device", "run_local"]
@@ -109,11 +111,11 @@ class ThermalGuard:
 def build_module(item: Item) -> tuple[Any, tuple[int, ...]]:
     """The torch module an item names, in eval mode, with its input shape.
 
-    The profiler builds modules with `search.blocks` (the one builder the
+    The profiler builds modules with `hwnas.search.blocks` (the one builder the
     search trains and the counter counts), so measured = trained.
     """
-    from search.blocks import build_block, build_network
-    from search.space import get_space
+    from hwnas.search.blocks import build_block, build_network
+    from hwnas.search.space import get_space
 
     if item.spec is not None:
         return build_block(item.spec).eval(), item.spec.input_shape

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from search.space import BlockSpec, SearchSpace, make_divisible
+from hwnas.search.space import BlockSpec, SearchSpace, make_divisible
 
 __all__ = [
     "ConvBNAct",

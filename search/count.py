@@ -12,8 +12,8 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from search.blocks import build_block
-from search.space import BlockSpec
+from hwnas.search.blocks import build_block
+from hwnas.search.space import BlockSpec
 
 __all__ = ["BlockCount", "count_block", "count_blocks"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from search.space import InputError
+from hwnas.search.space import InputError
 
 __all__ = ["Data", "load_data", "normalize", "DATA_HELP"]
 

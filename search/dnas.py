@@ -1,4 +1,4 @@
-"""FBNet's DNAS loop, generic over any `search.supernet.Supernet`.
+"""FBNet's DNAS loop, generic over any `hwnas.search.supernet.Supernet`.
 
 Per epoch: the weights train on 80% of the training data (SGD lr 0.1 per
 256 images of batch, momentum 0.9, wd 1e-4, cosine), then θ on the other 20% (Adam lr 0.01,
@@ -47,10 +47,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from search.data import Data, normalize
-from search.distributed import Dist
-from search.space import InputError
-from search.supernet import Supernet
+from hwnas.search.data import Data, normalize
+from hwnas.search.distributed import Dist
+from hwnas.search.space import InputError
+from hwnas.search.supernet import Supernet
 
 __all__ = ["SearchConfig", "latency_factor", "run_search", "temperature"]
 
@@ -299,7 +299,7 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist:
     `stop_after` ends this run after that many epochs in total (a stopped search, for resuming).
     The network and `data` must already be built identically on every process (same seed).
     """
-    from search.sample import rank_candidates
+    from hwnas.search.sample import rank_candidates
 
     dist = dist or Dist()
     cfg.check(dist.world)

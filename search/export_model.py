@@ -1,7 +1,7 @@
 """Export a searched (and trained) network to a deployable ONNX or TFLite file.
 
 Reads a run directory (`arch.json`, and `model.pt` when `hwnas train` has
-written trained weights there) and hands the network to `devices.export`,
+written trained weights there) and hands the network to `hwnas.devices.export`,
 which the profiler uses too, so the exported graph is the one that was
 measured.  No export cache key: trained weights differ from the cached
 architecture-only exports.
@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search.blocks import build_network
-from search.space import InputError, SearchSpace, load_arch_file
-from search.train import load_weights
+from hwnas.search.blocks import build_network
+from hwnas.search.space import InputError, SearchSpace, load_arch_file
+from hwnas.search.train import load_weights
 
 __all__ = ["read_arch_file", "export_run", "FORMATS"]
 
@@ -28,7 +28,7 @@ def read_arch_file(path: Path) -> tuple[SearchSpace, Any, dict[str, Any]]:
 
 def export_run(run: Path, fmt: str, out: Path | None = None, weights: Path | None = None) -> dict[str, Any]:
     """Write `run`'s network as `fmt`; returns what was written and whether the weights were trained."""
-    from devices.export import export_onnx, export_tflite
+    from hwnas.devices.export import export_onnx, export_tflite
 
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 
-from search.supernet import Supernet
+from hwnas.search.supernet import Supernet
 
 __all__ = ["rank_candidates"]
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from search.blocks import Network, build_network
-from search.data import Data, normalize
-from search.space import InputError, SearchSpace
+from hwnas.search.blocks import Network, build_network
+from hwnas.search.data import Data, normalize
+from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["train_network", "evaluate", "load_weights"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from latency_models.features import block_features
-from search.space import BlockSpec, SearchSpace, format_arch
+from hwnas.latency_models.features import block_features
+from hwnas.search.space import BlockSpec, SearchSpace, format_arch
 
 
 def block_ms(specs: list[BlockSpec], rng: np.random.Generator, speed: float = 1.0, noise: float = 0.02) -> np.ndarray:

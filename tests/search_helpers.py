@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.cost import mac_cost  # noqa: E402
-from search.space import SearchSpace  # noqa: E402
+from hwnas.search.fbnet.cost import mac_cost  # noqa: E402
+from hwnas.search.space import SearchSpace  # noqa: E402
 
 TINY = SearchSpace(name="tiny-test", input_resolution=8, stem_channels=8, stem_stride=1,
                    stages=((8, 1, 1), (16, 2, 2)), head_channels=32, num_classes=10,
@@ -23,10 +23,10 @@ TINY = SearchSpace(name="tiny-test", input_resolution=8, stem_channels=8, stem_s
 def tiny_search(out: Path, epochs: int = 2, stop_after: int | None = None, resume: bool = False,
                 target_ms: float | None = None, limit: int = 160, seed: int = 0):
     """A short search on the tiny space; returns (result, supernet)."""
-    from search.data import load_data
-    from search.distributed import setup
-    from search.dnas import SearchConfig, run_search, seed_everything
-    from search.supernet import build_supernet
+    from hwnas.search.data import load_data
+    from hwnas.search.distributed import setup
+    from hwnas.search.dnas import SearchConfig, run_search, seed_everything
+    from hwnas.search.build import build_supernet
 
     import torch
 

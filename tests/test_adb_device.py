@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import devices.adb as adb_mod
-from devices.adb import WORK_ROOT, AdbPhone, load_signer
-from devices.adbd import AdbDaemon, load_authorized_keys
-from devices.base import DeviceError, open_device, parse_uri
-from devices.benchmark_runner import install
+import hwnas.devices.adb.client as adb_mod
+from hwnas.devices.adb.client import WORK_ROOT, AdbPhone, load_signer
+from hwnas.devices.adbd import AdbDaemon, load_authorized_keys
+from hwnas.devices.base import DeviceError
+from hwnas.devices.registry import open_device
+from hwnas.devices.uri import parse_uri
+from hwnas.devices.adbd.runner import install
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +32,7 @@ def tflite(tmp_path_factory) -> Path:
     """A real .tflite (a small conv block) exported once for the module."""
     import torch
 
-    from devices.export import export_tflite
+    from hwnas.devices.export import export_tflite
 
     block = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()).eval()
     return Path(export_tflite(block, (1, 8, 16, 16), path=tmp_path_factory.mktemp("model") / "block.tflite"))
@@ -295,7 +297,7 @@ def test_reconnects_after_a_dropped_connection(daemon):
 @pytest.mark.integration
 def test_daemon_killed_mid_run_fails_fast(home, dummy, tmp_path):
     fake = fake_binary(tmp_path, "sleep 60\n")
-    proc = subprocess.Popen([sys.executable, "-m", "devices.adbd", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas.devices.adbd", "--port", "0",
                              "--keys", str(home / ".android" / "adbkey.pub")],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from devices.adb_parse import (BenchmarkOutputError, core_mask, info_from_sections, parse_benchmark_output,
+from hwnas.devices.adb.parse import (BenchmarkOutputError, core_mask, info_from_sections, parse_benchmark_output,
                                parse_clusters, parse_getprop, parse_thermal, split_sections,
                                summary_to_measurement)
 

@@ -19,8 +19,8 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.exceptions import PushFailedError
 
-from devices.adbd import AUTH, CLSE, CNXN, HEADER, OKAY, OPEN, WRTE, AdbDaemon, load_authorized_keys, pack
-from search.space import InputError
+from hwnas.devices.adbd import AUTH, CLSE, CNXN, HEADER, OKAY, OPEN, WRTE, AdbDaemon, load_authorized_keys, pack
+from hwnas.search.space import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_bad_keys_file_is_one_clear_error(tmp_path):
 
 @pytest.mark.integration
 def test_cli_daemon_serves_and_stops_on_sigterm(keypair):
-    proc = subprocess.Popen([sys.executable, "-m", "devices.adbd", "--port", "0", "--keys", str(keypair) + ".pub"],
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas.devices.adbd", "--port", "0", "--keys", str(keypair) + ".pub"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -130,7 +130,7 @@ def test_cli_daemon_serves_and_stops_on_sigterm(keypair):
 
 
 def test_cli_daemon_missing_keys_file_exits_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "devices.adbd", "--port", "0", "--keys", str(tmp_path / "none.pub")],
+    proc = subprocess.run([sys.executable, "-m", "hwnas.devices.adbd", "--port", "0", "--keys", str(tmp_path / "none.pub")],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "cannot read keys file" in proc.stderr and "Traceback" not in proc.stderr

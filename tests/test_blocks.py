@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search.blocks import build_block, build_network
-from search.count import count_block, summarize
-from search.space import BlockSpec, get_preset, get_space
+from hwnas.search.blocks import build_block, build_network
+from hwnas.search.count import count_block, summarize
+from hwnas.search.space import BlockSpec, get_preset, get_space
 
 # Paper table (Wu et al. 2019): MACs and params at 224x224, 1000 classes.
 PAPER = {"fbnet-a": (249e6, 4.3e6), "fbnet-b": (295e6, 4.5e6), "fbnet-c": (375e6, 5.5e6)}

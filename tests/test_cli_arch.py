@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from search.space import FBNET_OPS, format_arch, get_preset
+from hwnas.search.space import FBNET_OPS, format_arch, get_preset
 
 
 @pytest.mark.parametrize("name, paper", [("fbnet-a", 249e6), ("fbnet-b", 295e6), ("fbnet-c", 375e6)])

@@ -7,14 +7,14 @@ import json
 import pytest
 import torch
 
-from search.blocks import build_block
-from search.space import get_space
+from hwnas.search.blocks import build_block
+from hwnas.search.space import get_space
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """One block as .onnx, .tflite and TorchScript .pt files."""
-    from devices.export import export_onnx, export_tflite
+    from hwnas.devices.export import export_onnx, export_tflite
 
     d = tmp_path_factory.mktemp("models")
     spec = get_space("fbnet-cifar").unique_blocks()[5]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-import devices
-from devices.base import Artifact, DeviceError
-from devices.cuda import gpu_count
-from search.blocks import build_block
-from search.space import get_space
+from hwnas import devices
+from hwnas.devices.base import Artifact, DeviceError
+from hwnas.devices.cuda import gpu_count
+from hwnas.search.blocks import build_block
+from hwnas.search.space import get_space
 
 needs_gpu = pytest.mark.skipif(gpu_count() == 0, reason="no CUDA GPU on this host (torch.cuda.is_available() is False)")
 

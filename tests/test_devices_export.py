@@ -7,9 +7,9 @@ import onnx
 import pytest
 import torch
 
-from devices import export
-from search.blocks import build_block
-from search.space import get_space
+from hwnas.devices import export
+from hwnas.search.blocks import build_block
+from hwnas.search.space import get_space
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_onnx_export_to_a_given_path_matches_torch(block, tmp_path):
 
 
 def test_bad_shape_is_a_user_error(block):
-    from devices.base import DeviceError
+    from hwnas.devices.base import DeviceError
 
     _, module = block
     with pytest.raises(DeviceError):

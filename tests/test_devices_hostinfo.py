@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devices import hostinfo
+from hwnas.devices import hostinfo
 
 
 def _write(root: Path, rel: str, text: str) -> None:

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import devices
-from devices import export
-from devices.base import Artifact, DeviceError
-from search.blocks import build_block
-from search.space import InputError, get_space
+from hwnas import devices
+from hwnas.devices import export
+from hwnas.devices.base import Artifact, DeviceError
+from hwnas.search.blocks import build_block
+from hwnas.search.space import InputError, get_space
 
 FAST = "warmup=2&runs=5"
 

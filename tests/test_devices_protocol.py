@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from devices.protocol import Policy, iqr_filter, measure_loop, median_ci_halfwidth, summarize
-from search.space import InputError
+from hwnas.devices.protocol import Policy, iqr_filter, measure_loop, median_ci_halfwidth, summarize
+from hwnas.search.space import InputError
 
 
 def test_summarize_rejects_outliers_and_keeps_raw_samples():

@@ -9,13 +9,13 @@ import random
 import pytest
 import torch
 
-from search.blocks import build_network
-from search.count import summarize
-from search.dmasking import DMaskingSupernet, intersperse, prefix_masks, spaced_indices, subsample
-from search.dmasking_cost import ChannelCost, mac_channel_cost
-from search.fbnetv2_space import ChannelSearchSpace
-from search.space import InputError, get_space
-from search.supernet import build_supernet
+from hwnas.search.blocks import build_network
+from hwnas.search.count import summarize
+from hwnas.search.fbnetv2.supernet import DMaskingSupernet, intersperse, prefix_masks, spaced_indices, subsample
+from hwnas.search.fbnetv2.cost import ChannelCost, mac_channel_cost
+from hwnas.search.fbnetv2.space import ChannelSearchSpace
+from hwnas.search.space import InputError, get_space
+from hwnas.search.build import build_supernet
 
 
 def tiny_space(name: str = "tiny-v2") -> ChannelSearchSpace:

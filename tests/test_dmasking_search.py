@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from search.blocks import build_network
-from search.data import load_data
-from search.dmasking import DMaskingSupernet
-from search.dmasking_cost import mac_channel_cost
-from search.dnas import SearchConfig, run_search
-from search.space import InputError
+from hwnas.search.blocks import build_network
+from hwnas.search.data import load_data
+from hwnas.search.fbnetv2.supernet import DMaskingSupernet
+from hwnas.search.fbnetv2.cost import mac_channel_cost
+from hwnas.search.dnas import SearchConfig, run_search
+from hwnas.search.space import InputError
 from test_dmasking import tiny_space
 
 

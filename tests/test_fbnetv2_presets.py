@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from search.blocks import build_network
-from search.count import summarize
-from search.fbnetv2_presets import FBNETV2_PUBLISHED
-from search.space import InputError, get_preset, resolve_arch
+from hwnas.search.blocks import build_network
+from hwnas.search.count import summarize
+from hwnas.search.fbnetv2.presets import FBNETV2_PUBLISHED
+from hwnas.search.space import InputError, get_preset, resolve_arch
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from latency_synth import block_ms, network_ms, random_archs, random_blocks
-from profiler.store import Store
-from search.space import get_space
+from hwnas.profiler.store import Store
+from hwnas.search.space import get_space
 
 IDENT = "Synthetic CPU|onnxruntime|1.0|threads=1|cores=all"
 URI = "cpu:onnxruntime?threads=1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latency_models.features import FEATURE_NAMES, block_features, family_names, spec_fields
-from search.count import count_block
-from search.space import BlockSpec, get_space
+from hwnas.latency_models.features import FEATURE_NAMES, block_features, family_names, spec_fields
+from hwnas.search.count import count_block
+from hwnas.search.space import BlockSpec, get_space
 
 MACS, PARAMS, HIDDEN = (FEATURE_NAMES.index(n) for n in ("macs", "params", "hidden"))
 

@@ -8,11 +8,11 @@ import pickle
 import numpy as np
 import pytest
 
-from latency_models.io import FORMAT_VERSION, load_model, save_model
-from latency_models.network import fit_latency_model
-from latency_models.transfer import fit_from_networks, fit_transfer
+from hwnas.latency_models.io import FORMAT_VERSION, load_model, save_model
+from hwnas.latency_models.network import fit_latency_model
+from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 from latency_synth import block_ms, blocks_frame, network_ms, random_archs, random_blocks
-from search.space import InputError, get_space
+from hwnas.search.space import InputError, get_space
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,16 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
-from latency_models import metrics
-from latency_models.export import channel_table, layer_table
-from latency_models.features import spec_fields
-from latency_models.lut import LookupTable
-from latency_models.network import fit_latency_model
-from latency_models.regressors import BlockRegressor
-from latency_models.transfer import fit_from_networks, fit_transfer
-from latency_models.trees import TreeEnsemble
+from hwnas.latency_models import metrics
+from hwnas.latency_models.export import channel_table, layer_table
+from hwnas.latency_models.features import spec_fields
+from hwnas.latency_models.lut import LookupTable
+from hwnas.latency_models.network import fit_latency_model
+from hwnas.latency_models.regressors import BlockRegressor
+from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
+from hwnas.latency_models.trees import TreeEnsemble
 from latency_synth import block_ms, blocks_frame, network_ms, random_archs, random_blocks
-from search.space import BlockSpec, InputError, get_space
+from hwnas.search.space import BlockSpec, InputError, get_space
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +243,7 @@ def test_metrics_refuse_empty_or_non_positive_measurements():
 
 
 def test_unreliable_timings_are_left_out_of_fitting():
-    from latency_models.network import reliable, unreliable_mask
+    from hwnas.latency_models.network import reliable, unreliable_mask
 
     frame = pd.DataFrame({"median_ms": [1.0, 3.0, 1.1, 1.0], "min_ms": [0.95, 1.0, 1.0, 0.9],
                           "flagged": [False, False, False, True]})

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from profiler.store import Store
+from hwnas.profiler.store import Store
 from tests.conftest import ROOT
 
 pytest.importorskip("litert_torch", reason="the phone path exports .tflite with litert-torch (hwnas[tflite])")
@@ -27,7 +27,7 @@ N = 4
 
 
 def _start_daemon(keys, env, port: int = 0) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "devices.adbd", "--port", str(port), "--keys", str(keys)],
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas.devices.adbd", "--port", str(port), "--keys", str(keys)],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     return proc, int(line.split(":")[1].split()[0])
@@ -45,8 +45,8 @@ def _count(db) -> int:
 
 
 def test_dropped_phone_stops_cleanly_and_the_rerun_resumes(tmp_path, cli, monkeypatch):
-    from devices.adb import load_signer
-    from devices.benchmark_runner import install
+    from hwnas.devices.adb.client import load_signer
+    from hwnas.devices.adbd.runner import install
 
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
-from profiler.store import SCHEMA_VERSION, Store
-from search.space import get_space
+from hwnas.profiler.store import SCHEMA_VERSION, Store
+from hwnas.search.space import get_space
 from tests.conftest import ROOT
 
 #: fast protocol for tests: the timings are real, just less precise
@@ -172,8 +172,8 @@ def test_profile_bad_input_is_one_line(tmp_path, run_in_process):
 
 
 def test_ray_missing_is_a_clear_error(monkeypatch):
-    from profiler.farm import require_ray
-    from search.space import InputError
+    from hwnas.profiler.farm import require_ray
+    from hwnas.search.space import InputError
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(InputError, match=r"hwnas\[farm\]"):

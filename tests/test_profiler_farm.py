@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.enumerate import block_items
-from profiler.store import Store
-from search.space import get_space
+from hwnas.profiler.enumerate import block_items
+from hwnas.profiler.store import Store
+from hwnas.search.space import get_space
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra hwnas[farm]")
 
@@ -23,7 +23,7 @@ def cluster():
 
 
 def test_two_devices_on_a_local_ray_cluster_into_one_store(cluster, tmp_path):
-    from profiler.farm import run_farm
+    from hwnas.profiler.farm import run_farm
 
     items = block_items(get_space("fbnet-cifar").unique_blocks()[:3])
     events = []

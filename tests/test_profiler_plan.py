@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from profiler.enumerate import arch_items, block_items, parse_archs, random_archs, sample_blocks
-from profiler.schedule import Schedule, interleave
-from search.space import InputError, get_space
+from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, random_archs, sample_blocks
+from hwnas.profiler.schedule import Schedule, interleave
+from hwnas.search.space import InputError, get_space
 
 
 def test_fbnet_cifar_blocks_are_unique_items():

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from profiler.store import SCHEMA_VERSION, Store, StoreError, canonical_uri
-from search.space import BlockSpec, InputError, get_space
+from hwnas.profiler.store import SCHEMA_VERSION, Store, StoreError, canonical_uri
+from hwnas.search.space import BlockSpec, InputError, get_space
 
 BLOCK_COLUMNS = ["device", "device_uri", "runtime", "runtime_version", "threads", "cores", "block_key", "block_json",
                  "op", "family", "cin", "cout", "resolution", "kernel", "expansion", "groups", "stride", "act", "se",

@@ -12,12 +12,13 @@ import threading
 
 import pytest
 
-from devices.base import Device, register_device
-from devices.protocol import summarize
-from profiler.enumerate import arch_items, block_items, random_archs
-from profiler.store import Store
-from profiler.worker import ThermalGuard, run_device, run_local
-from search.space import get_space
+from hwnas.devices.base import Device
+from hwnas.devices.registry import register_device
+from hwnas.devices.protocol import summarize
+from hwnas.profiler.enumerate import arch_items, block_items, random_archs
+from hwnas.profiler.store import Store
+from hwnas.profiler.worker import ThermalGuard, run_device, run_local
+from hwnas.search.space import get_space
 
 #: knobs a test turns: fail after N measurements, report throttling N times, never settle
 SCRIPT = {"fail_after": None, "hot_reads": 0, "unsettled": False}

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.report import build_context, history_curves, md_escape, render_report, write_atomic
-from benchmarks.report_data import infer_space, noise_table, prediction_metrics, relative_ratio, throttled
-from benchmarks.report_sample import block_frame, sample_data
-from search.space import InputError, get_space
+from hwnas.report.render import build_context, history_curves, md_escape, render_report, write_atomic
+from hwnas.report.data import infer_space, noise_table, prediction_metrics, relative_ratio, throttled
+from hwnas.report.sample import block_frame, sample_data
+from hwnas.search.space import InputError, get_space
 
 EVIL = "<script>alert('x')</script>"
 

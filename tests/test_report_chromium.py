@@ -11,8 +11,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from benchmarks.report import render_report, write_atomic
-from benchmarks.report_sample import sample_data
+from hwnas.report.render import render_report, write_atomic
+from hwnas.report.sample import sample_data
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from benchmarks.report_sample import fill_store, sample_data
-from search.space import get_space
+from hwnas.report.sample import fill_store, sample_data
+from hwnas.search.space import get_space
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def test_report_markdown_from_suffix(cli, store_path, tmp_path):
 
 
 def test_report_with_a_fitted_model_shows_predictor_accuracy(cli, store_path, tmp_path):
-    from latency_models.io import save_model
-    from latency_models.network import fit_latency_model
-    from profiler.store import Store
+    from hwnas.latency_models.io import save_model
+    from hwnas.latency_models.network import fit_latency_model
+    from hwnas.profiler.store import Store
 
     with Store(store_path, create=False) as store:
         model = fit_latency_model(store.blocks("cpu-a"), store.networks("cpu-a"), "fbnet-cifar", "cpu-a")
@@ -85,7 +85,7 @@ def test_missing_store(cli, tmp_path):
 
 
 def test_empty_store(cli, tmp_path):
-    from profiler.store import Store
+    from hwnas.profiler.store import Store
 
     Store(tmp_path / "empty.db").close()
     out = tmp_path / "r.html"
@@ -99,7 +99,7 @@ def test_unknown_device_names_the_known_ones(cli, store_path, tmp_path):
 
 
 def test_device_without_measurements_keeps_the_old_report(cli, tmp_path):
-    from profiler.store import Store
+    from hwnas.profiler.store import Store
 
     path = tmp_path / "s.db"
     fill_store(path, sample_data())

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from latency_models.io import save_model
-from latency_models.network import fit_latency_model
-from search.count import count_block
-from search.space import get_space
+from hwnas.latency_models.io import save_model
+from hwnas.latency_models.network import fit_latency_model
+from hwnas.search.count import count_block
+from hwnas.search.space import get_space
 
 
 def _model(path, space: str, per_mmac: float) -> None:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from search.data import load_data
-from search.space import InputError
+from hwnas.search.data import load_data
+from hwnas.search.space import InputError
 
 
 def test_digits_upsampled_three_channels():

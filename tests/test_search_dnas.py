@@ -13,10 +13,11 @@ import math
 import pytest
 import torch
 
-from search.cost import LayerCost, mac_cost
-from search.dnas import SearchConfig, latency_factor, load_checkpoint, temperature
-from search.space import InputError, get_space
-from search.supernet import FBNetSupernet, build_supernet
+from hwnas.search.fbnet.cost import LayerCost, mac_cost
+from hwnas.search.dnas import SearchConfig, latency_factor, load_checkpoint, temperature
+from hwnas.search.space import InputError, get_space
+from hwnas.search.build import build_supernet
+from hwnas.search.fbnet.supernet import FBNetSupernet
 from search_helpers import TINY, tiny_search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +171,7 @@ def test_a_target_ships_the_best_ranked_sampled_architecture(tmp_path):
 def test_ranking_puts_candidates_that_meet_the_target_first():
     from types import SimpleNamespace
 
-    from search.sample import rank_candidates
+    from hwnas.search.sample import rank_candidates
 
     ms = {"a": 1.30, "b": 1.02, "c": 0.97, "d": 0.60}  # target 1.0: b and c meet it (±5%)
     acc = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.95}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from search.space import (
+from hwnas.search.space import (
     FBNET_OPS,
     ArchParseError,
     BlockSpec,

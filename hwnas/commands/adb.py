@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from hwnas.output import console, print_json
-from search.space import InputError
+from hwnas.search.space import InputError
 
 adb_app = typer.Typer(help="ADB set-up: your key, a loopback ADB daemon for phone-less runs, the benchmark runner.",
                       no_args_is_help=True)
@@ -31,7 +31,7 @@ def keygen_cmd(
     The public key (adbkey.pub) is what a phone asks you to accept, and what
     `hwnas adb serve --keys` authorises.
     """
-    from devices.adb import load_signer
+    from hwnas.devices.adb.client import load_signer
 
     key = (path or Path.home() / ".android" / "adbkey").expanduser()
     existed = key.exists()
@@ -55,10 +55,10 @@ def serve_cmd(
 ) -> None:
     """Serve ADB (shell + sync) on this Linux host until Ctrl-C, so adb://HOST:PORT works without a phone.
 
-    Same as `python -m devices.adbd`. Commands run as the current user: bind to
+    Same as `python -m hwnas.devices.adbd`. Commands run as the current user: bind to
     loopback unless the network is yours.
     """
-    from devices.adbd import serve
+    from hwnas.devices.adbd import serve
 
     serve(host, port, keys)
 
@@ -72,7 +72,7 @@ def install_runner_cmd(
 
     Point a device at it with `--benchmark-binary DIR/benchmark_model` or `?binary=`.
     """
-    from devices.benchmark_runner import install
+    from hwnas.devices.adbd.runner import install
 
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a directory")

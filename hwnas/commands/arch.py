@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from hwnas.output import console, print_json, table
-from search.space import SearchSpace, format_arch, get_space, list_spaces, resolve_arch
+from hwnas.search.space import SearchSpace, format_arch, get_space, list_spaces, resolve_arch
 
 arch_app = typer.Typer(help="Inspect architectures: layer tables, MACs, parameters.", no_args_is_help=True)
 space_app = typer.Typer(help="Inspect search spaces and the blocks a device must measure.", no_args_is_help=True)
@@ -18,7 +18,7 @@ def _shape(s: list[int]) -> str:
 
 
 def arch_summary(space: SearchSpace, arch) -> dict:
-    from search.count import summarize  # torch import only when counting
+    from hwnas.search.count import summarize  # torch import only when counting
 
     out = summarize(space.blocks(arch))
     out["space"] = space.name

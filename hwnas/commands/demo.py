@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 
 from hwnas.output import console, print_json
-from search.space import InputError
+from hwnas.search.space import InputError
 
 #: The demo's device: ONNX Runtime on one thread, the setting latency tables are made with.
 DEMO_DEVICE = "cpu:onnxruntime?threads=1"

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hwnas.output import console, print_json, table
-from search.space import InputError
+from hwnas.search.space import InputError
 
 _err = Console(stderr=True)
 
@@ -32,8 +32,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 def local_uris() -> list[str]:
     """The device URIs this host can offer: the three CPU runtimes, then each GPU's."""
-    from devices.cuda import gpu_count
-    from devices.local import LOCAL_RUNTIMES
+    from hwnas.devices.cuda import gpu_count
+    from hwnas.devices.local import LOCAL_RUNTIMES
 
     uris = [f"cpu:{rt}" for rt in LOCAL_RUNTIMES]
     for i in range(gpu_count()):
@@ -43,7 +43,7 @@ def local_uris() -> list[str]:
 
 def describe(uri: str, tolerate: bool) -> dict[str, Any]:
     """One device's entry: its identity and info(), or (when `tolerate`) why it is unavailable."""
-    from devices import open_device, parse_uri
+    from hwnas.devices import open_device, parse_uri
 
     try:
         with open_device(uri) as dev:
@@ -126,8 +126,8 @@ def bench_cmd(
     max_seconds), rejects 1.5×IQR outliers, and prints median, mean, std,
     p10/p90, min, and the run count.
     """
-    from devices import open_device, parse_uri
-    from devices.base import Artifact
+    from hwnas.devices import open_device, parse_uri
+    from hwnas.devices.base import Artifact
 
     shape = parse_shape(input_shape) if input_shape else None
     artifact = Artifact.of(model, shape)  # missing file: one line

@@ -1,6 +1,6 @@
 """`hwnas fit | predict | evaluate`: latency models from the store (or network timings), used and checked.
 
-The glue only: it reads the store with `profiler.store.Store` (or a CSV of
+The glue only: it reads the store with `hwnas.profiler.store.Store` (or a CSV of
 network timings), hands plain DataFrames/arrays to `latency_models`, and
 prints what comes back.
 """
@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json, table
-from search.space import BlockSpec, InputError, SearchSpace, get_space, list_spaces, resolve_arch
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, list_spaces, resolve_arch
 
 # --------------------------------------------------------------------------- helpers
 
@@ -67,7 +67,7 @@ def _read_timings(path: Path) -> pd.DataFrame:
 
 
 def _parse_archs(space: SearchSpace, texts: list[str]) -> list[Any]:
-    from latency_models.network import arch_fields
+    from hwnas.latency_models.network import arch_fields
 
     out = []
     for i, t in enumerate(texts):
@@ -86,8 +86,8 @@ def _cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int, kind: str, progre
     """K-fold held-out accuracy of the regressor (blocks never seen by it, so no LUT help)."""
     from sklearn.model_selection import KFold
 
-    from latency_models.metrics import evaluate
-    from latency_models.regressors import BlockRegressor
+    from hwnas.latency_models.metrics import evaluate
+    from hwnas.latency_models.regressors import BlockRegressor
 
     pred = np.empty(len(ms))
     task = progress.add_task("cross-validating blocks", total=folds)
@@ -101,12 +101,12 @@ def _cv_networks(model: Any, space: SearchSpace, nets: pd.DataFrame, folds: int)
     """K-fold accuracy of Σ blocks + overhead, the overhead fitted without the held-out networks."""
     from sklearn.model_selection import KFold
 
-    from latency_models.metrics import evaluate
-    from latency_models.network import fit_overhead
+    from hwnas.latency_models.metrics import evaluate
+    from hwnas.latency_models.network import fit_overhead
 
     if len(nets) < 4:
         return None
-    from latency_models.network import networks_fields
+    from hwnas.latency_models.network import networks_fields
 
     raw = model.block_model
 
@@ -139,7 +139,7 @@ def fit_cmd(
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
     """
-    from latency_models.io import save_model
+    from hwnas.latency_models.io import save_model
 
     if folds < 2:
         raise InputError(f"--folds must be at least 2, got {folds}")
@@ -175,8 +175,8 @@ def fit_cmd(
 
 
 def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: str, folds: int) -> Any:
-    from latency_models.network import block_frame_fields, fit_latency_model, reliable
-    from profiler.store import Store
+    from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
+    from hwnas.profiler.store import Store
 
     if not store.is_file():
         raise InputError(f"store not found: {store}")
@@ -211,8 +211,8 @@ def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: s
 
 
 def _fit_networks(path: Path, prior: Optional[Path], space: Optional[str], device: Optional[str]) -> Any:
-    from latency_models.io import load_model
-    from latency_models.transfer import fit_from_networks, fit_transfer
+    from hwnas.latency_models.io import load_model
+    from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 
     timings = _read_timings(path)
     prior_model = load_model(prior) if prior is not None else None
@@ -243,7 +243,7 @@ def predict_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Predict the latency of an architecture (with a per-layer breakdown) or of one block."""
-    from latency_models.io import load_model
+    from hwnas.latency_models.io import load_model
 
     if (arch is None) == (block is None):
         raise InputError("give an architecture or --block JSON (one of them)")
@@ -288,10 +288,10 @@ def evaluate_cmd(
 
     Prints ±5/±10/±15% accuracy (nn-Meter), RMSE, RMSPE, Spearman ρ, Kendall τ and the worst cases.
     """
-    from latency_models.io import load_model
-    from latency_models.metrics import evaluate, worst_cases
-    from latency_models.network import unreliable_mask
-    from profiler.store import Store
+    from hwnas.latency_models.io import load_model
+    from hwnas.latency_models.metrics import evaluate, worst_cases
+    from hwnas.latency_models.network import unreliable_mask
+    from hwnas.profiler.store import Store
 
     model = load_model(model_path)
     if not store.is_file():

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from hwnas.output import console, print_json
-from search.space import InputError
+from hwnas.search.space import InputError
 
 lut_app = typer.Typer(help="Export a device's lookup table from the store, or import an OFA-style YAML / CSV table.",
                       no_args_is_help=True)
@@ -33,8 +33,8 @@ def lut_export(
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Write the block latency table (ms, one row per block with its spec and statistics) of one device."""
-    from profiler.lut import FORMATS, guess_format, write_table
-    from profiler.store import Store
+    from hwnas.profiler.lut import FORMATS, guess_format, write_table
+    from hwnas.profiler.store import Store
 
     fmt = fmt or guess_format(out)
     if fmt not in FORMATS:
@@ -62,8 +62,8 @@ def lut_import(
     as_json: bool = typer.Option(False, "--json", help="Print what was imported as JSON."),
 ) -> None:
     """Read a latency table measured elsewhere into the store, under a device name of your choice."""
-    from profiler.lut import read_table
-    from profiler.store import Store
+    from hwnas.profiler.lut import read_table
+    from hwnas.profiler.store import Store
 
     if not device.strip():
         raise InputError("--device needs a name")

@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from devices.base import DeviceError
+from hwnas.devices.base import DeviceError
 from hwnas.output import console, print_json
-from search.space import InputError, get_space
+from hwnas.search.space import InputError, get_space
 
 _HELP = (
     "Measure every unique block of a search space on one or more devices, into a resumable SQLite store.\n\n"
@@ -30,7 +30,7 @@ _HELP = (
 
 
 def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
-    from profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
+    from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
 
     space = get_space(space_name)
     specs = list(space.unique_blocks()) if blocks else []
@@ -97,15 +97,15 @@ def profile(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
-    from profiler.store import Store
-    from profiler.worker import ThermalGuard, run_local
+    from hwnas.profiler.store import Store
+    from hwnas.profiler.worker import ThermalGuard, run_local
 
     if retries < 0:
         raise InputError(f"--retries must be >= 0, got {retries}")
     items = _items(space, samples, seed, archs, blocks, limit)
     if len(set(device)) != len(device):
         raise InputError("the same --device is given twice")
-    from devices.base import parse_uri
+    from hwnas.devices.uri import parse_uri
 
     for uri in device:
         parse_uri(uri)  # a malformed URI fails before any work starts
@@ -113,7 +113,7 @@ def profile(
     display = _Display(out)
     with Store(store) as st, display.progress:
         if ray:
-            from profiler.farm import run_farm
+            from hwnas.profiler.farm import run_farm
 
             summaries = run_farm(list(device), st, items, address=ray, remeasure=remeasure,
                                  max_attempts=retries + 1, on_progress=display)

@@ -2,7 +2,7 @@
 
 The glue between the parts: it reads the store (profiler), the latency-model
 files (latency_models) and the search run directories, turns them into plain
-DataFrames and `RunSummary` records, and hands them to `benchmarks.report`,
+DataFrames and `RunSummary` records, and hands them to `hwnas.report.render`,
 which draws and renders.  The page is written atomically: a failure leaves
 no half-written file.
 """
@@ -18,10 +18,10 @@ import pandas as pd
 import typer
 
 from hwnas.output import console, print_json
-from search.space import InputError, SearchSpace, get_space, list_spaces, parse_arch
+from hwnas.search.space import InputError, SearchSpace, get_space, list_spaces, parse_arch
 
 if TYPE_CHECKING:  # imported lazily at run time: matplotlib is slow to load
-    from benchmarks.report_data import ReportData, RunSummary
+    from hwnas.report.data import ReportData, RunSummary
 
 
 def _read_json(path: Path) -> Any:
@@ -58,7 +58,7 @@ def arch_ops(arch: Any) -> list[str]:
 
 def _train_accuracy(run_dir: Path) -> float | None:
     """The accuracy `hwnas train` recorded for a run, if it was trained."""
-    from benchmarks.report import ACC_KEYS, first_number
+    from hwnas.report.render import ACC_KEYS, first_number
 
     for name in ("train.json", "trained.json", "train_result.json", "result.json", "metrics.json"):
         path = run_dir / name
@@ -78,7 +78,7 @@ def _train_accuracy(run_dir: Path) -> float | None:
 
 def read_run(run_dir: Path) -> "RunSummary":
     """One run directory (`hwnas search --out`) as a report's RunSummary."""
-    from benchmarks.report import ACC_KEYS, RunSummary, first_number, history_curves
+    from hwnas.report.render import ACC_KEYS, RunSummary, first_number, history_curves
 
     arch_file = run_dir / "arch.json"
     data = _read_json(arch_file)
@@ -141,7 +141,7 @@ def model_predictions(model: Any, name: str, networks: pd.DataFrame) -> tuple[pd
 
 
 def _pick_space(name: Optional[str], blocks: pd.DataFrame) -> SearchSpace | None:
-    from benchmarks.report_data import infer_space
+    from hwnas.report.data import infer_space
 
     if name:
         return get_space(name)
@@ -157,8 +157,8 @@ def _pick_space(name: Optional[str], blocks: pd.DataFrame) -> SearchSpace | None
 def collect(store_path: Path, devices: list[str], models: list[Path], runs: list[Path],
             space: Optional[str]) -> tuple["ReportData", list[str]]:
     """Read every input and return the report's data plus warnings for the user."""
-    from benchmarks.report import ReportData
-    from profiler.store import Store, tool_version
+    from hwnas.report.render import ReportData
+    from hwnas.profiler.store import Store, tool_version
 
     warnings: list[str] = []
     if not store_path.is_file():
@@ -183,7 +183,7 @@ def collect(store_path: Path, devices: list[str], models: list[Path], runs: list
                 warnings.append(f"run {s.name}: device {s.device!r} is not in the store")
     preds = []
     for path in models:
-        from latency_models.io import load_model
+        from hwnas.latency_models.io import load_model
 
         if not path.is_file():
             raise InputError(f"model file not found: {path}")
@@ -229,7 +229,7 @@ def report(
 ) -> None:
     """Write a self-contained report comparing devices: block latency per layer (heatmaps), which blocks
     are relatively cheap where, measurement noise, predictor accuracy and search results."""
-    from benchmarks.report import FORMATS, render_report, write_atomic
+    from hwnas.report.render import FORMATS, render_report, write_atomic
 
     fmt = (fmt or ("md" if out.suffix.lower() in (".md", ".markdown") else "html")).lower()
     if fmt not in FORMATS:

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json
-from search.space import InputError
+from hwnas.search.space import InputError
 
 DATA_HELP = "digits (bundled, no download) | imagefolder:PATH | cifar10:PATH | cifar100:PATH (binary batches)"
 
@@ -51,11 +51,11 @@ def search_cmd(
 ) -> None:
     """Search an architecture with a device's predicted latency in the loss: CE·α·log(LAT)^β."""
     from hwnas.wiring import load_cost
-    from search.data import load_data
-    from search.distributed import setup
-    from search.dnas import SearchConfig, run_search, seed_everything
-    from search.space import get_space
-    from search.supernet import build_supernet
+    from hwnas.search.data import load_data
+    from hwnas.search.distributed import setup
+    from hwnas.search.dnas import SearchConfig, run_search, seed_everything
+    from hwnas.search.space import get_space
+    from hwnas.search.build import build_supernet
 
     if limit is not None and limit < 1:
         raise InputError("--limit must be positive")
@@ -114,9 +114,9 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a searched architecture from scratch and report its test accuracy."""
-    from search.data import load_data
-    from search.export_model import read_arch_file
-    from search.train import train_network
+    from hwnas.search.data import load_data
+    from hwnas.search.export_model import read_arch_file
+    from hwnas.search.train import train_network
 
     import torch
 
@@ -151,7 +151,7 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export the searched network (with its trained weights when present) to ONNX or TFLite."""
-    from search.export_model import export_run
+    from hwnas.search.export_model import export_run
 
     result = export_run(run, fmt, out)
     if as_json:

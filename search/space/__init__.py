@@ -7,20 +7,14 @@ trains over a space's layers.  Nothing here imports torch, so reading the
 vocabulary stays cheap.
 
 Split in three modules by job (block specs, spaces, named/stored
-architectures); import from `search.space`, which re-exports all of them.
+architectures); import from `hwnas.search.space`, which re-exports all of them.
 """
 
-from search.space.archs import PRESET_FACTORIES, PRESETS, get_preset, load_arch_file, register_preset, resolve_arch
-from search.space.spaces import (
-    Layer,
-    SearchSpace,
-    format_arch,
-    get_space,
-    list_spaces,
-    parse_arch,
-    register_space,
-)
-from search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, make_divisible
+from hwnas.search.space.archs import load_arch_file, resolve_arch
+from hwnas.search.space.registry import (get_preset, get_space, list_presets, list_spaces, register_preset,
+                                         register_space)
+from hwnas.search.space.spaces import Layer, SearchSpace, format_arch, parse_arch
+from hwnas.search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, make_divisible
 
 __all__ = [
     "InputError",
@@ -35,10 +29,9 @@ __all__ = [
     "register_space",
     "parse_arch",
     "format_arch",
-    "PRESETS",
     "get_preset",
+    "list_presets",
     "resolve_arch",
     "load_arch_file",
-    "PRESET_FACTORIES",
     "register_preset",
 ]

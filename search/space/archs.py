@@ -9,56 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from search.space.spaces import SearchSpace, _load_extensions, get_space, parse_arch
-from search.space.spec import InputError
+from hwnas.search.space.registry import get_preset, get_space, list_presets
+from hwnas.search.space.spaces import SearchSpace, parse_arch
+from hwnas.search.space.spec import InputError
 
-__all__ = ["PRESETS", "PRESET_FACTORIES", "register_preset", "get_preset", "resolve_arch", "load_arch_file"]
-
-
-#: name → (space, ops, space options).  Block lists from mobile-vision's
-#: fbnet_modeldef_cls.py (see REFERENCE.md); FBNet-A uses a 1504-wide head.
-PRESETS: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {
-    "fbnet-a": ("fbnet", (
-        "skip", "k3_e3", "k3_e1", "skip", "skip", "k5_e6", "k3_e3", "k5_e1", "k3_e3", "k5_e6", "k5_e3",
-        "k5_e1_g2", "k5_e6", "k3_e6", "k5_e1_g2", "k5_e3", "k3_e1_g2", "k5_e6", "k5_e6", "k5_e3", "k5_e6",
-        "k5_e6"), {"head_channels": 1504}),
-    "fbnet-b": ("fbnet", (
-        "k3_e1", "k3_e6", "k5_e1", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k3_e6", "k5_e6", "k5_e6", "k5_e1",
-        "skip", "k5_e3", "k5_e6", "k3_e1", "k5_e1", "k5_e3", "k5_e6", "k5_e1", "k5_e6", "k5_e6", "k3_e6"),
-        {"head_channels": 1984}),
-    "fbnet-c": ("fbnet", (
-        "k3_e1", "k3_e6", "skip", "k3_e1", "k3_e1", "k5_e6", "k5_e3", "k5_e6", "k3_e6", "k5_e6", "k5_e3",
-        "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k5_e3", "k5_e6", "k5_e6", "k5_e6", "k5_e6", "k3_e6"),
-        {"head_channels": 1984}),
-}
-
-
-#: name → factory of (space, arch) for presets that are not op tuples of a registered space
-#: (FBNetV2's published models are fixed block lists); extension modules register them.
-PRESET_FACTORIES: dict[str, Callable[[], tuple[SearchSpace, Any]]] = {}
-
-
-def register_preset(name: str) -> Callable[[Callable[[], tuple[SearchSpace, Any]]], Callable[[], tuple[SearchSpace, Any]]]:
-    """Register a preset whose factory returns its own (space, arch)."""
-
-    def deco(fn: Callable[[], tuple[SearchSpace, Any]]) -> Callable[[], tuple[SearchSpace, Any]]:
-        PRESET_FACTORIES[name] = fn
-        return fn
-
-    return deco
-
-
-def get_preset(name: str) -> tuple[SearchSpace, tuple[str, ...]]:
-    _load_extensions()
-    if name in PRESET_FACTORIES:
-        return PRESET_FACTORIES[name]()
-    try:
-        space_name, ops, options = PRESETS[name]
-    except KeyError:
-        raise InputError(f"unknown preset {name!r}; known: {', '.join(sorted({*PRESETS, *PRESET_FACTORIES}))}") from None
-    return get_space(space_name, **options), ops
+__all__ = ["resolve_arch", "load_arch_file"]
 
 
 def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace, tuple[str, ...]]:
@@ -68,14 +25,12 @@ def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace,
     ops are placed in that macro-architecture, e.g. FBNet-B at 32x32).
     """
     text = text.strip()
-    _load_extensions()
-    if text.lower() in PRESET_FACTORIES:
-        return get_preset(text.lower())
-    if text.lower() in PRESETS:
-        space, ops = get_preset(text.lower())
+    if text.lower() in list_presets():
+        space, arch = get_preset(text.lower())
         if space_name and space_name != space.name:
             space = get_space(space_name)
-        return space, ops
+            arch = space.check_arch(arch)
+        return space, arch
     if text.endswith(".json"):
         space, arch, _ = load_arch_file(text, space_name)
         return space, arch

@@ -1,4 +1,8 @@
-"""Search spaces: the macro-architectures, their searchable layers, the registry, and architecture strings."""
+"""Search spaces: a macro-architecture, its searchable layers, and FBNet architecture strings.
+
+The spaces themselves are data registered in `hwnas.search.fbnet` and
+`hwnas.search.fbnetv2`; the registry is `hwnas.search.space.registry`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
-from search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, op_block
+from hwnas.search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, op_block
 
-__all__ = ["Layer", "SearchSpace", "register_space", "list_spaces", "get_space", "parse_arch", "format_arch"]
+__all__ = ["Layer", "SearchSpace", "parse_arch", "format_arch"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class SearchSpace:
     stem_channel_options: tuple[int, ...] = ()
     resolutions: tuple[int, ...] = ()
     extra: tuple[tuple[str, Any], ...] = field(default=())
+
+    #: which family's supernet and cost serve this space (`fbnet`: one op per layer).
+    family: ClassVar[str] = "fbnet"
 
     # -- structure -------------------------------------------------------------------
     @property
@@ -172,63 +179,6 @@ def _layers(space: SearchSpace) -> tuple[Layer, ...]:
             cin = cout
     _LAYER_CACHE[space] = out = tuple(layers)
     return out
-
-
-_FBNET_STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
-_FBNET_CIFAR_STAGES = ((16, 1, 1), (24, 4, 1), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
-
-_SPACES: dict[str, Callable[[], SearchSpace]] = {}
-
-
-def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
-    """Register a space factory under `name` (timm-style registry)."""
-
-    def deco(fn: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
-        _SPACES[name] = fn
-        return fn
-
-    return deco
-
-
-@register_space("fbnet")
-def _fbnet() -> SearchSpace:
-    return SearchSpace(
-        name="fbnet", input_resolution=224, stem_channels=16, stem_stride=2, stages=_FBNET_STAGES,
-        head_channels=1984, num_classes=1000,
-        description="FBNet (Wu et al. 2019) ImageNet macro-architecture, 22 layers x 9 candidates",
-    )
-
-
-@register_space("fbnet-cifar")
-def _fbnet_cifar() -> SearchSpace:
-    return SearchSpace(
-        name="fbnet-cifar", input_resolution=32, stem_channels=16, stem_stride=1, stages=_FBNET_CIFAR_STAGES,
-        head_channels=1504, num_classes=10,
-        description="FBNet macro-architecture for 32x32 inputs as HW-NAS-Bench uses it for CIFAR",
-    )
-
-
-def list_spaces() -> list[str]:
-    _load_extensions()
-    return sorted(_SPACES)
-
-
-def get_space(name: str, **options: Any) -> SearchSpace:
-    """The space registered under `name`, optionally varied (`num_classes=100`, …)."""
-    _load_extensions()
-    try:
-        factory = _SPACES[name]
-    except KeyError:
-        raise InputError(f"unknown search space {name!r}; known: {', '.join(sorted(_SPACES))}") from None
-    space = factory()
-    return space.with_options(**options) if options else space
-
-
-def _load_extensions() -> None:
-    # Spaces defined in sibling modules register themselves on import.
-    from search import fbnetv2_space  # noqa: F401
-    from search import fbnetv2_small  # noqa: F401
-    from search import fbnetv2_presets  # noqa: F401
 
 
 # --------------------------------------------------------------------------- architectures

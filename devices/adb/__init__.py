@@ -1,0 +1,1 @@
+"""The ADB client adapter (`adb://`) and the parsing of what a phone prints."""

@@ -1,0 +1,7 @@
+"""`python -m hwnas.devices.adbd`: serve ADB on loopback (same as `hwnas adb serve`)."""
+
+import sys
+
+from hwnas.devices.adbd.server import main
+
+sys.exit(main())
