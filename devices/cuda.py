@@ -111,7 +111,7 @@ class TorchCUDA(TorchCPU):
 
     def _load_file(self, path: Path, input_shape: tuple[int, ...] | None, what: str) -> Prepared:
         if input_shape is None:
-            raise DeviceError(f"{what}: a TorchScript file does not record its input shape; give --input-shape")
+            raise DeviceError(f"{what}: a TorchScript file does not record its input shape; give `input_shape`")
         module = self.rt.jit.load(str(path), map_location=self.device).eval()
         x = self.rt.from_numpy(model_inputs([("input", input_shape, np.float32)], None, what)[0]).to(self.device)
         return self._prepared(module, x, path)

@@ -91,11 +91,11 @@ def model_inputs(declared: Sequence[tuple[str, Sequence[Any], Any]], input_shape
         if i == 0 and input_shape is not None:
             if len(input_shape) != len(shape):
                 raise DeviceError(f"{what}: input {name!r} has rank {len(shape)} ({_fmt(shape)}), "
-                                  f"but --input-shape gives {len(input_shape)} dims ({_fmt(input_shape)})")
+                                  f"but `input_shape` gives {len(input_shape)} dims ({_fmt(input_shape)})")
             shape = input_shape
         if any(not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
             raise DeviceError(f"{what}: input {name!r} has dynamic shape {_fmt(shape)}; "
-                              "give a fixed one with --input-shape, e.g. 1,3,224,224")
+                              "give a fixed `input_shape`, e.g. 1,3,224,224")
         shape = tuple(int(d) for d in shape)
         if np.issubdtype(dtype, np.floating):
             arrays.append(rng.standard_normal(shape).astype(dtype))
@@ -207,7 +207,7 @@ class LocalDevice(Device):
 def _suggest(path: Path) -> str:
     runtime = {".onnx": "onnxruntime", ".tflite": "litert", ".pt": "torch", ".pth": "torch",
                ".ts": "torch"}.get(path.suffix.lower())
-    return f"; try --device cpu:{runtime}" if runtime else ""
+    return f"; try device `cpu:{runtime}`" if runtime else ""
 
 
 @register_device("cpu", "onnxruntime")
@@ -279,7 +279,7 @@ class TorchCPU(LocalDevice):
 
     def _load_file(self, path: Path, input_shape: tuple[int, ...] | None, what: str) -> Prepared:
         if input_shape is None:
-            raise DeviceError(f"{what}: a TorchScript file does not record its input shape; give --input-shape")
+            raise DeviceError(f"{what}: a TorchScript file does not record its input shape; give `input_shape`")
         # TorchScript archives hold TorchScript code and tensors, read by torch's
         # restricted unpickler: no arbitrary Python runs on load.
         module = self.rt.jit.load(str(path), map_location="cpu").eval()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 
 import typer
@@ -18,6 +19,7 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not the click pa
 except ImportError:  # older typer runs on the click package
     from click import exceptions as click_exc
 from rich.console import Console
+from rich.markup import escape
 
 from hwnas.search.space import InputError
 
@@ -40,6 +42,26 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"hwnas.commands.{_name}").register(app)
 
 
+def _flags() -> dict[str, str]:
+    """Library parameter name → the CLI flag that sets it (`arch_lr` → `--arch-lr`), from every command."""
+    out: dict[str, str] = {}
+    stack = [typer.main.get_command(app)]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        for param in getattr(cmd, "params", []):
+            longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+            if param.name and longs:
+                out.setdefault(param.name, longs[0])
+    return out
+
+
+def cli_message(message: str) -> str:
+    """A library error as the CLI shows it: each `parameter` named by its flag (the one place that maps them)."""
+    flags = _flags()
+    return re.sub(r"`([a-z_][a-z0-9_]*)`", lambda m: flags.get(m[1], m[1]), message)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         # Not standalone, click returns a command's exit code (typer.Exit(n)) rather
@@ -50,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except InputError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print("[bold red]error:[/] " + escape(cli_message(str(exc))), highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

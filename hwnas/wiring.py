@@ -2,8 +2,8 @@
 
 `search` never imports `latency_models` (DESIGN.md); this module reads a
 model file with `hwnas.latency_models.io.load_model` and hands its tables over as
-plain arrays: FBNet-style spaces get a `hwnas.search.fbnet.cost.LayerCost`, channel-search
-spaces (FBNetV2) a `hwnas.search.fbnetv2.cost.ChannelCost`.
+plain arrays (`latency_models.export.cost_table`), from which the space's
+family builds its cost (`search.build.build_cost`).
 """
 
 from __future__ import annotations
@@ -11,28 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwnas.search.fbnet.cost import LayerCost
 from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["load_cost"]
 
 
-def load_cost(path: str | Path, space: SearchSpace) -> Any:
-    """The search cost for `space` from the latency model at `path` (wrong space: one-line error)."""
-    from hwnas.latency_models.export import channel_table, layer_table
+def load_cost(latency: Any, space: SearchSpace) -> Any:
+    """The search cost for `space` from a fitted `LatencyModel` or a model file (wrong space: one-line error)."""
+    from hwnas.latency_models.export import cost_table
     from hwnas.latency_models.io import load_model
+    from hwnas.search.build import build_cost
 
-    model = load_model(path)
+    model = load_model(latency) if isinstance(latency, (str, Path)) else latency
     if model.space != space.name:
+        where = f" {latency}" if isinstance(latency, (str, Path)) else ""
         raise InputError(
-            f"latency model {path} is for space {model.space!r}, not {space.name!r}; "
-            f"fit one for {space.name} with `hwnas fit --space {space.name}`"
+            f"latency model{where} is for space {model.space!r}, not {space.name!r}; "
+            f"fit one for {space.name} (`space`={space.name})"
         )
-    if space.channel_options:
-        from hwnas.search.fbnetv2.cost import ChannelCost
-
-        return ChannelCost.from_table(channel_table(model, space), space)
-    table = layer_table(model, space)
-    cost = LayerCost(table.table_ms, table.fixed_ms, tuple(table.candidates), table.space, device=table.device)
-    cost.check_space(space)
-    return cost
+    return build_cost(space, cost_table(model, space))

@@ -18,7 +18,7 @@ from hwnas.latency_models.features import ACTS, OPS, spec_fields
 from hwnas.latency_models.network import LatencyModel
 from hwnas.search.space import InputError, SearchSpace
 
-__all__ = ["LayerTable", "ChannelTable", "layer_table", "channel_table"]
+__all__ = ["LayerTable", "ChannelTable", "layer_table", "channel_table", "cost_table", "TABLES"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,15 @@ def _check_grid(fields: np.ndarray) -> None:
         raise InputError("a channel option is not divisible by its layer's groups")
     if not np.isin(fields[:, 8], np.arange(len(ACTS))).all():
         raise InputError("bad activation code in the channel grid")
+
+
+#: space family → the table its search cost is built from.
+TABLES = {"fbnet": layer_table, "fbnetv2": channel_table}
+
+
+def cost_table(model: LatencyModel, space: SearchSpace) -> LayerTable | ChannelTable:
+    """The latency table a search over `space` needs (per-layer ops, or channel/resolution grids)."""
+    try:
+        return TABLES[space.family](model, space)
+    except KeyError:
+        raise InputError(f"no latency table for space {space.name!r} (family {space.family!r})") from None

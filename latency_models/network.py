@@ -19,7 +19,7 @@ from scipy.optimize import lsq_linear
 from hwnas.latency_models.features import features, family_names, spec_fields
 from hwnas.latency_models.lut import LookupTable
 from hwnas.latency_models.regressors import CHUNK, BlockRegressor
-from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, parse_arch
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space
 
 __all__ = ["LutFallback", "LinearBlocks", "ScaledBlocks", "LatencyModel", "arch_fields", "networks_fields",
            "fit_overhead", "fit_block_model", "reliable", "unreliable_mask", "fit_latency_model", "block_frame_fields", "BLOCK_MODELS"]
@@ -145,6 +145,21 @@ class LatencyModel:
         per = self.predict_blocks(space.blocks(arch))
         return float(per.sum() + self.overhead_ms), per
 
+    def predict(self, archs: Sequence[Any]) -> pd.DataFrame:
+        """Predicted ms of many architectures of the model's space, as a DataFrame (`arch`, `predicted_ms`).
+
+        An item may be a preset name, architecture text, an arch .json file, or
+        a value of the space's architecture type.
+        """
+        from hwnas.search.space import resolve_arch
+
+        if isinstance(archs, (str, bytes)) or not isinstance(archs, Sequence):
+            raise InputError("`archs` must be a list of architectures")
+        space = get_space(self.space)
+        parsed = [resolve_arch(a, space.name)[1] if isinstance(a, str) else space.check_arch(a) for a in archs]
+        return pd.DataFrame({"arch": [space.format(a) for a in parsed],
+                             "predicted_ms": self.predict_networks(space, parsed)})
+
     def predict_networks(self, space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:
         fields, index = networks_fields(space, archs)
         per = self.predict_fields(fields)
@@ -168,14 +183,10 @@ class LatencyModel:
 # --------------------------------------------------------------------------- data plumbing
 
 
-def _is_channel_space(space: SearchSpace) -> bool:
-    return bool(space.channel_options)
-
-
 def arch_fields(space: SearchSpace, arch: Any) -> np.ndarray:
     """Spec fields of every block of `arch` (text, op tuple, or FBNetV2 JSON)."""
-    if isinstance(arch, str) and not _is_channel_space(space):
-        arch = parse_arch(arch, space)
+    if isinstance(arch, str):
+        arch = space.parse(arch)
     return spec_fields(space.blocks(arch))
 
 

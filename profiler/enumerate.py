@@ -9,13 +9,12 @@ checked against reality.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from hwnas.search.space import BlockSpec, InputError, SearchSpace, format_arch, resolve_arch
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, resolve_arch
 
 __all__ = ["Item", "block_items", "sample_blocks", "random_archs", "arch_items", "arch_text", "parse_archs"]
 
@@ -94,7 +93,7 @@ def sample_blocks(space: SearchSpace, n: int, seed: int = 0) -> list[BlockSpec]:
     from its candidates.  Deterministic for a seed.
     """
     if n < 0:
-        raise InputError(f"--samples must be >= 0, got {n}")
+        raise InputError(f"`samples` must be >= 0, got {n}")
     rng = random.Random(seed)
     kernels, expansions, groups, se_ok = _ir_choices(space)
     resolutions = _resolutions(space)
@@ -135,10 +134,7 @@ def sample_blocks(space: SearchSpace, n: int, seed: int = 0) -> list[BlockSpec]:
 
 def arch_text(space: SearchSpace, arch: Any) -> str:
     """Canonical text of an architecture: `k3_e1-skip-...`, or compact JSON for channel spaces."""
-    checked = space.check_arch(arch)
-    if isinstance(checked, dict):
-        return json.dumps(checked, separators=(",", ":"))
-    return format_arch(checked)
+    return space.format(arch)
 
 
 def random_archs(space: SearchSpace, n: int, seed: int = 0) -> list[Any]:
@@ -148,13 +144,7 @@ def random_archs(space: SearchSpace, n: int, seed: int = 0) -> list[Any]:
     tries = 0
     while len(out) < n and tries < 20 * n + 20:
         tries += 1
-        ops = [rng.choice(space.candidates) for _ in range(space.num_layers)]
-        if space.channel_options:
-            arch: Any = {"resolution": rng.choice(space.resolutions),
-                         "stem": rng.choice(space.stem_channel_options),
-                         "layers": [[op, rng.choice(opts)] for op, opts in zip(ops, space.channel_options)]}
-        else:
-            arch = tuple(ops)
+        arch = space.sample(rng)
         out.setdefault(arch_text(space, arch), arch)
     return list(out.values())
 
@@ -166,9 +156,7 @@ def parse_archs(spec: str, space: SearchSpace, seed: int = 0) -> list[Any]:
     if m:
         return random_archs(space, int(m[1]), seed)
     if spec.startswith("random"):
-        raise InputError(f"--archs {spec!r}: expected random:N with N a whole number")
-    if space.channel_options:
-        return [space.check_arch(spec)]
+        raise InputError(f"`archs` {spec!r}: expected random:N with N a whole number")
     archs = []
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         _, ops = resolve_arch(part, space.name)

@@ -29,7 +29,7 @@ def require_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise InputError("--ray needs Ray, an optional extra: pip install 'hwnas[farm]' (or pip install 'ray>=2.9')"
+        raise InputError("`ray` needs Ray, an optional extra: pip install 'hwnas[farm]' (or pip install 'ray>=2.9')"
                          ) from None
     return ray
 
@@ -77,7 +77,7 @@ def _connect(ray: Any, address: str, num_cpus: int | None) -> bool:
         ray.init(address=address, **kwargs)
     except ConnectionError:
         if address != "auto":
-            raise InputError(f"--ray {address}: no Ray cluster answers there") from None
+            raise InputError(f"`ray` {address}: no Ray cluster answers there") from None
         ray.init(num_cpus=num_cpus, **kwargs)  # no cluster yet: a local one on this host
     return True
 

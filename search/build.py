@@ -1,4 +1,4 @@
-"""Build the supernet a space's family needs (FBNet's Gumbel mixture, FBNetV2's masks).
+"""Build the supernet and latency cost a space's family needs (FBNet's Gumbel mixture, FBNetV2's masks).
 
 A dispatch table on `SearchSpace.family`, so the DNAS loop and the CLI never
 ask which kind of space they hold.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from hwnas.search.fbnet.cost import LayerCost
 from hwnas.search.fbnet.supernet import FBNetSupernet
+from hwnas.search.fbnetv2.cost import ChannelCost
 from hwnas.search.fbnetv2.supernet import build_dmasking
 from hwnas.search.space import InputError, SearchSpace
 from hwnas.search.supernet import Supernet
 
-__all__ = ["build_supernet", "SUPERNETS"]
+__all__ = ["build_supernet", "build_cost", "SUPERNETS", "COSTS"]
 
 #: space family → supernet factory(space, cost, tau=...).
 SUPERNETS: dict[str, Callable[..., Supernet]] = {"fbnet": FBNetSupernet, "fbnetv2": build_dmasking}
@@ -26,3 +28,23 @@ def build_supernet(space: SearchSpace, cost: Any, tau: float = 5.0) -> Supernet:
     except KeyError:
         raise InputError(f"no supernet for space {space.name!r} (family {space.family!r})") from None
     return factory(space, cost, tau=tau)
+
+
+def _layer_cost(space: SearchSpace, table: Any) -> LayerCost:
+    cost = LayerCost(table.table_ms, table.fixed_ms, tuple(table.candidates), table.space, device=table.device)
+    cost.check_space(space)
+    return cost
+
+
+#: space family → cost factory(space, table) from a latency model's exported table.
+COSTS: dict[str, Callable[[SearchSpace, Any], Any]] = {"fbnet": _layer_cost, "fbnetv2": lambda space, table:
+                                                        ChannelCost.from_table(table, space)}
+
+
+def build_cost(space: SearchSpace, table: Any) -> Any:
+    """The differentiable latency cost of `space` from a latency table (`latency_models.export.cost_table`)."""
+    try:
+        factory = COSTS[space.family]
+    except KeyError:
+        raise InputError(f"no latency cost for space {space.name!r} (family {space.family!r})") from None
+    return factory(space, table)

@@ -45,7 +45,7 @@ class Data:
         if not n:
             return self
         if n < 1:
-            raise InputError(f"--limit must be positive, got {n}")
+            raise InputError(f"`limit` must be positive, got {n}")
         return Data(self.name, self.train_x[:n], self.train_y[:n], self.test_x[:n], self.test_y[:n],
                     self.num_classes)
 

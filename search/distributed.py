@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["Dist", "setup"]
+__all__ = ["Dist", "setup", "is_main_process"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ class Dist:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or not under torchrun): the process that prints and writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def setup() -> Dist:

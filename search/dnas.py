@@ -49,6 +49,7 @@ from torch.nn import functional as F
 
 from hwnas.search.data import Data, normalize
 from hwnas.search.distributed import Dist
+from hwnas.search.rundir import Run
 from hwnas.search.space import InputError
 from hwnas.search.supernet import Supernet
 
@@ -93,14 +94,14 @@ class SearchConfig:
         if chunks % world:
             raise InputError(
                 f"global batch {self.batch_size} in micro-batches of {self.micro_batch} gives {chunks}, "
-                f"which {world} processes cannot share evenly; change --batch-size or --micro-batch"
+                f"which {world} processes cannot share evenly; change `batch_size` or `micro_batch`"
             )
         if self.a_lr <= 0 or (self.w_lr is not None and self.w_lr <= 0):
-            raise InputError("learning rates (--arch-lr, --weight-lr) must be positive")
+            raise InputError("learning rates (`arch_lr`, `weight_lr`) must be positive")
         if self.alpha <= 0 or self.beta <= 0:
-            raise InputError("--alpha and --beta must be positive")
+            raise InputError("`alpha` and `beta` must be positive")
         if self.target_ms is not None and self.target_ms <= 0:
-            raise InputError("--target-ms must be positive")
+            raise InputError("`target_ms` must be positive")
 
 
 def temperature(cfg: SearchConfig, epoch: int) -> float:
@@ -163,7 +164,7 @@ class _Loop:
         if len(self.w_idx) < cfg.batch_size or len(self.a_idx) < cfg.batch_size:
             raise InputError(
                 f"{n} training images give {len(self.w_idx)} for the weights and {len(self.a_idx)} for θ; "
-                f"each needs at least one batch of {cfg.batch_size} (lower --batch-size or raise --limit)"
+                f"each needs at least one batch of {cfg.batch_size} (lower `batch_size` or raise `limit`)"
             )
         self.w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=cfg.w_momentum,
                                      weight_decay=cfg.w_wd)
@@ -291,7 +292,7 @@ def _check_resume_config(ckpt: dict[str, Any], cfg: SearchConfig) -> None:
             f"{k} (was {saved[k]!r}, now {getattr(cfg, k)!r})" for k in differ))
 
 
-def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist: Dist | None = None,
+def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path | Run, *, dist: Dist | None = None,
                resume: bool = False, stop_after: int | None = None, progress: Progress | None = None,
                meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) a search; rank 0 writes arch.json, history.json, checkpoint.pt, candidates.json.
@@ -308,7 +309,8 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist:
                          f"{net.min_latency_ms():.4g} ms predicted on this device")
     net.to(dist.device)
     loop = _Loop(net, data, cfg, dist, progress)
-    ckpt_path = Path(out) / "checkpoint.pt"
+    run = out if isinstance(out, Run) else Run(out)
+    ckpt_path = run.checkpoint_path
     start, history = 0, []
     if resume:
         if not ckpt_path.is_file():
@@ -317,15 +319,15 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist:
         _check_resume_config(ckpt, cfg)
         start, history = loop.load(ckpt)
     elif dist.main and ckpt_path.exists():
-        raise InputError(f"{out} already holds a search; pass --resume to continue it or choose another --out")
+        raise InputError(f"{run.path} already holds a search; pass `resume` to continue it or choose another `out`")
     if dist.main:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        run.prepare()
     end = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     for epoch in range(start, end):
         history.append(loop.epoch(epoch))
         if dist.main:
             torch.save(loop.state(epoch + 1, history), ckpt_path)
-            _write_json(Path(out) / "history.json", {"config": asdict(cfg), "epochs": history, **(meta or {})})
+            run.write_history(asdict(cfg), history, meta or {})
         dist.barrier()
     arch = net.derive()
     result: dict[str, Any] = {
@@ -342,17 +344,12 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path, *, dist:
     }
     if dist.main and result["complete"]:
         ranked = rank_candidates(net, cfg, loop.evaluate)
-        _write_json(Path(out) / "candidates.json", {"space": net.space.name, "candidates": ranked})
+        run.write_candidates(net.space.name, ranked)
         if cfg.target_ms is not None:  # FBNet samples its final architectures from Pθ: ship the best that meets T
             best = ranked[0]
             result.update(argmax=result["arch"], arch=best["arch"], predicted_ms=best["predicted_ms"],
                           val_acc=best["short_eval_acc"], source=best["source"])
-        _write_json(Path(out) / "arch.json", result)
+        run.write_result(result)
     dist.barrier()
     return result
 
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

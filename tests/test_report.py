@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from hwnas.report.render import build_context, history_curves, md_escape, render_report, write_atomic
-from hwnas.report.data import infer_space, noise_table, prediction_metrics, relative_ratio, throttled
+from hwnas.report.data import noise_table, prediction_metrics, relative_ratio, throttled
+from hwnas.search.space import infer_space
 from hwnas.report.sample import block_frame, sample_data
 from hwnas.search.space import InputError, get_space
 

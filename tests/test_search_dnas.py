@@ -123,7 +123,7 @@ def test_resume_refuses_missing_checkpoint_and_existing_run(tmp_path):
     with pytest.raises(InputError, match="nothing to resume"):
         tiny_search(tmp_path / "none", resume=True)
     tiny_search(tmp_path / "run", epochs=1)
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(InputError, match="`resume`"):
         tiny_search(tmp_path / "run", epochs=1)
 
 
@@ -134,7 +134,7 @@ def test_target_below_fastest_names_the_minimum(tmp_path):
 
 
 def test_too_little_data_for_a_batch(tmp_path):
-    with pytest.raises(InputError, match="--batch-size"):
+    with pytest.raises(InputError, match="`batch_size`"):
         tiny_search(tmp_path / "t", limit=40)
 
 

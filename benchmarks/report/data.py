@@ -48,6 +48,7 @@ class RunSummary:
     ops: Sequence[str] = ()             # the chosen block per searchable layer
     history: Sequence[Mapping[str, Any]] = ()   # per-epoch dicts
     candidates: Sequence[Mapping[str, Any]] = ()  # sampled architectures, ranked
+    arch_text: str = ""                 # the space's canonical text, as the store keys networks
 
 
 @dataclass
@@ -106,17 +107,6 @@ def device_rows(devices: pd.DataFrame) -> list[dict[str, Any]]:
 def _short(value: Any, limit: int = 120) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def infer_space(block_keys: set[str], spaces: Sequence[SearchSpace]) -> SearchSpace | None:
-    """The space whose candidate blocks the store covers best (at least half), else None."""
-    best, best_cover = None, 0.5
-    for space in spaces:
-        keys = {layer.block(op).key for layer in space.layers for op in space.candidates}
-        cover = len(keys & block_keys) / max(1, len(keys))
-        if cover >= best_cover:
-            best, best_cover = space, cover
-    return best
 
 
 def latency_grid(blocks: pd.DataFrame, device: str, space: SearchSpace | None) -> pd.DataFrame:

@@ -301,7 +301,7 @@ class AdbPhone(Device):
             rc, _ = self.run("test", "-x", self.binary, check=False)
             if rc != 0:
                 raise DeviceError(f"{self.name}: benchmark binary {self.binary} not found or not executable on the device "
-                                  "(push TFLite's benchmark_model there, pass --benchmark-binary, or ?binary=PATH; "
+                                  "(push TFLite's benchmark_model there, pass `benchmark_binary`, or ?binary=PATH; "
                                   "on a Linux host: python -m hwnas.devices.adbd.runner --install DIR)")
             self._binary_ok = True
 

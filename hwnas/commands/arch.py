@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from hwnas.output import console, print_json, table
-from hwnas.search.space import SearchSpace, format_arch, get_space, list_spaces, resolve_arch
+from hwnas.search.space import SearchSpace, get_space, list_spaces, resolve_arch
 
 arch_app = typer.Typer(help="Inspect architectures: layer tables, MACs, parameters.", no_args_is_help=True)
 space_app = typer.Typer(help="Inspect search spaces and the blocks a device must measure.", no_args_is_help=True)
@@ -22,7 +22,7 @@ def arch_summary(space: SearchSpace, arch) -> dict:
 
     out = summarize(space.blocks(arch))
     out["space"] = space.name
-    out["arch"] = format_arch(arch) if isinstance(arch, tuple) else space.check_arch(arch)
+    out["arch"] = space.to_json(arch)
     return out
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json, table
-from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, list_spaces, resolve_arch
+from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, resolve_arch
 
 # --------------------------------------------------------------------------- helpers
 
@@ -33,20 +33,6 @@ def _fmt_metrics(m: dict[str, Any]) -> str:
             f"RMSPE: {m['rmspe']:.2f}%  Spearman ρ: {rho}")
 
 
-def _infer_space(block_keys: set[str], networks: pd.DataFrame) -> str:
-    """The space the device's networks were measured in, else the one whose grid the blocks cover best."""
-    spaces = sorted(set(networks["space"])) if len(networks) else []
-    if len(spaces) == 1:
-        return spaces[0]
-    best, cover = None, 0.0
-    for name in list_spaces():
-        keys = {s.key for s in get_space(name).unique_blocks()}
-        c = len(keys & block_keys) / len(keys)
-        if c > cover:
-            best, cover = name, c
-    if best is None or cover < 0.5:
-        raise InputError("cannot tell which search space the stored blocks belong to; pass --space")
-    return best
 
 
 def _read_timings(path: Path) -> pd.DataFrame:
@@ -82,42 +68,8 @@ def _parse_archs(space: SearchSpace, texts: list[str]) -> list[Any]:
 # --------------------------------------------------------------------------- fit
 
 
-def _cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int, kind: str, progress: Progress) -> dict[str, Any]:
-    """K-fold held-out accuracy of the regressor (blocks never seen by it, so no LUT help)."""
-    from sklearn.model_selection import KFold
-
-    from hwnas.latency_models.metrics import evaluate
-    from hwnas.latency_models.regressors import BlockRegressor
-
-    pred = np.empty(len(ms))
-    task = progress.add_task("cross-validating blocks", total=folds)
-    for train, test in KFold(folds, shuffle=True, random_state=0).split(fields):
-        pred[test] = BlockRegressor(kind=kind).fit(fields[train], ms[train]).predict(fields[test])
-        progress.advance(task)
-    return evaluate(pred, ms)
 
 
-def _cv_networks(model: Any, space: SearchSpace, nets: pd.DataFrame, folds: int) -> dict[str, Any] | None:
-    """K-fold accuracy of Σ blocks + overhead, the overhead fitted without the held-out networks."""
-    from sklearn.model_selection import KFold
-
-    from hwnas.latency_models.metrics import evaluate
-    from hwnas.latency_models.network import fit_overhead
-
-    if len(nets) < 4:
-        return None
-    from hwnas.latency_models.network import networks_fields
-
-    raw = model.block_model
-
-    fields, index = networks_fields(space, list(nets["arch"]))
-    sums = np.bincount(index, weights=raw.predict_fields(fields), minlength=len(nets))
-    y = nets["median_ms"].to_numpy(dtype=float)
-    pred = np.empty(len(y))
-    for train, test in KFold(min(folds, len(y)), shuffle=True, random_state=0).split(sums):
-        scale, off = fit_overhead(sums[train], y[train])
-        pred[test] = scale * sums[test] + off
-    return evaluate(pred, y)
 
 
 def fit_cmd(
@@ -139,22 +91,22 @@ def fit_cmd(
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
     """
+    from hwnas import api
     from hwnas.latency_models.io import save_model
 
-    if folds < 2:
-        raise InputError(f"--folds must be at least 2, got {folds}")
-    if kind not in ("gbm", "rf"):
-        raise InputError(f"--kind must be gbm or rf, got {kind!r}")
     if networks is not None:
         if store is not None:
             raise InputError("pass either --store or --networks, not both")
-        model = _fit_networks(networks, prior, space, device)
+        model = api.fit_networks(_read_timings(networks), space, prior, device, name=f"networks:{networks.stem}")
     else:
         if prior is not None:
             raise InputError("--prior needs --networks (the target device's network timings)")
         if store is None:
             raise InputError("pass --store hwnas.db --device URI, or --networks timings.csv")
-        model = _fit_store(store, device, space, kind, folds)
+        with _progress() as progress:
+            task = progress.add_task("fitting", total=None)
+            model = api.fit(store, device, space, kind=kind, folds=folds,
+                            on_step=lambda what: progress.update(task, description=what))
     save_model(model, out)
     info = {"out": str(out), "space": model.space, "device": model.device, "kind": model.kind,
             "scale": model.scale, "overhead_ms": model.overhead_ms, "metrics": model.metrics}
@@ -174,59 +126,8 @@ def fit_cmd(
             console.print(f"  {label}: {_fmt_metrics(m)}", highlight=False)
 
 
-def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: str, folds: int) -> Any:
-    from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
-    from hwnas.profiler.store import Store
-
-    if not store.is_file():
-        raise InputError(f"store not found: {store}")
-    with Store(store, create=False) as st:
-        if device is None:
-            known = st.devices()
-            if len(known) != 1:
-                raise InputError(f"store {store} holds {len(known)} devices; pick one with --device "
-                                 f"({', '.join(known['device_uri']) or 'none'})")
-            device = str(known["device"].iloc[0])
-        identity = st.resolve_device(device)
-        blocks, nets = st.blocks(identity), st.networks(identity)
-    if blocks.empty:
-        raise InputError(f"device {identity} has no block measurements in {store}; run hwnas profile first")
-    name = space or _infer_space(set(blocks["block_key"]), nets)
-    sp = get_space(name)
-    uri = str(blocks["device_uri"].iloc[0])
-    nets = reliable(nets[nets["space"] == name])
-    fields, ms = block_frame_fields(reliable(blocks))
-    with _progress() as progress:
-        task = progress.add_task("fitting block regressors", total=None)
-        model = fit_latency_model(blocks, nets, name, identity, device_uri=uri, kind=kind)
-        progress.update(task, total=1, completed=1)
-        metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets))}
-        if len(ms) >= folds:
-            metrics["blocks_cv"] = _cv_blocks(fields, ms, folds, kind, progress)
-        net_cv = _cv_networks(model, sp, nets, folds)
-        if net_cv:
-            metrics["networks_cv"] = net_cv
-    model.metrics.update(metrics)
-    return model
 
 
-def _fit_networks(path: Path, prior: Optional[Path], space: Optional[str], device: Optional[str]) -> Any:
-    from hwnas.latency_models.io import load_model
-    from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
-
-    timings = _read_timings(path)
-    prior_model = load_model(prior) if prior is not None else None
-    name = space or (prior_model.space if prior_model else None)
-    if name is None:
-        raise InputError("--networks needs --space (or a --prior model, whose space is used)")
-    if prior_model is not None and prior_model.space != name:
-        raise InputError(f"prior model {prior} is for space {prior_model.space!r}, not {name!r}")
-    sp = get_space(name)
-    archs = _parse_archs(sp, list(timings["arch"]))
-    target = device or f"networks:{path.stem}"
-    if prior_model is not None:
-        return fit_transfer(prior_model, sp, archs, timings["latency_ms"], target, device)
-    return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
 
 
 # --------------------------------------------------------------------------- predict

@@ -14,7 +14,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, Text
 
 from hwnas.devices.base import DeviceError
 from hwnas.output import console, print_json
-from hwnas.search.space import InputError, get_space
+
 
 _HELP = (
     "Measure every unique block of a search space on one or more devices, into a resumable SQLite store.\n\n"
@@ -29,23 +29,6 @@ _HELP = (
 )
 
 
-def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
-    from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
-
-    space = get_space(space_name)
-    specs = list(space.unique_blocks()) if blocks else []
-    if samples:
-        specs += sample_blocks(space, samples, seed)
-    items = block_items(specs)
-    if archs:
-        items += arch_items(space, parse_archs(archs, space, seed))
-    if limit is not None:
-        if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
-        items = items[:limit]
-    if not items:
-        raise InputError("nothing to measure: --no-blocks needs --archs")
-    return items
 
 
 class _Display:
@@ -97,30 +80,16 @@ def profile(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
-    from hwnas.profiler.store import Store
-    from hwnas.profiler.worker import ThermalGuard, run_local
+    from hwnas import api
 
-    if retries < 0:
-        raise InputError(f"--retries must be >= 0, got {retries}")
-    items = _items(space, samples, seed, archs, blocks, limit)
-    if len(set(device)) != len(device):
-        raise InputError("the same --device is given twice")
-    from hwnas.devices.uri import parse_uri
-
-    for uri in device:
-        parse_uri(uri)  # a malformed URI fails before any work starts
+    options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit)
+    n_items = len(api.plan(space, **options))  # bad input fails here, before a device is opened
     out = Console(stderr=True) if as_json else console
     display = _Display(out)
-    with Store(store) as st, display.progress:
-        if ray:
-            from hwnas.profiler.farm import run_farm
-
-            summaries = run_farm(list(device), st, items, address=ray, remeasure=remeasure,
-                                 max_attempts=retries + 1, on_progress=display)
-        else:
-            summaries = run_local(list(device), st, items, remeasure=remeasure, max_attempts=retries + 1,
-                                  guard=ThermalGuard(), on_progress=display)
-    result = {"space": space, "store": str(store), "items": len(items),
+    with display.progress:
+        summaries = api.profile_devices(space, list(device), store, remeasure=remeasure, retries=retries, ray=ray,
+                                        on_progress=display, **options)
+    result = {"space": space, "store": str(store), "items": n_items,
               "devices": [s.to_dict() for s in summaries]}
     if as_json:
         print_json(result)

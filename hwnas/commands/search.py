@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json
@@ -50,32 +51,10 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search an architecture with a device's predicted latency in the loss: CE·α·log(LAT)^β."""
-    from hwnas.wiring import load_cost
-    from hwnas.search.data import load_data
-    from hwnas.search.distributed import setup
-    from hwnas.search.dnas import SearchConfig, run_search, seed_everything
-    from hwnas.search.space import get_space
-    from hwnas.search.build import build_supernet
+    from hwnas import api
+    from hwnas.search.distributed import is_main_process
 
-    if limit is not None and limit < 1:
-        raise InputError("--limit must be positive")
-    cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
-                       alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
-                       a_lr=arch_lr, w_lr=weight_lr)
-    sp = get_space(space)
-    cost = load_cost(latency, sp)
-    dataset = load_data(data, sp.input_resolution).limited(limit)
-    options: dict[str, Any] = {}
-    if dataset.num_classes != sp.num_classes:
-        options["num_classes"] = dataset.num_classes
-        sp = sp.with_options(num_classes=dataset.num_classes)
-    dist = setup()
-    cfg.check(dist.world)
-    seed_everything(seed)
-    net = build_supernet(sp, cost, tau=cfg.tau0)
-    meta = {"device": getattr(cost, "device", None), "latency_model": str(latency), "data": data,
-            "space_options": options, "processes": dist.world}
-    show = dist.main and not as_json
+    show = is_main_process() and not as_json
     with _bar(show) as bar:
         task = bar.add_task("search", total=None, info="")
 
@@ -84,9 +63,12 @@ def search_cmd(
                        description=f"epoch {ev['epoch'] + 1}/{epochs} {ev['phase']}",
                        info=f"ce {ev['ce']:.3f}  E[lat] {ev['lat']:.3f} ms")
 
-        result = run_search(net, dataset, cfg, out, dist=dist, resume=resume, stop_after=stop_after,
-                            progress=progress, meta=meta)
-    if not dist.main:
+        _, result = api.search_run(space, latency, data, out, epochs=epochs, target_ms=target_ms, alpha=alpha,
+                                     beta=beta, weight_lr=weight_lr, arch_lr=arch_lr, warmup_epochs=warmup_epochs,
+                                     seed=seed, batch_size=batch_size, micro_batch=micro_batch, limit=limit,
+                                     candidates=candidates, resume=resume, stop_after=stop_after,
+                                     on_progress=progress)
+    if not result.pop("main_process"):
         return
     if as_json:
         print_json(result)
@@ -95,7 +77,7 @@ def search_cmd(
         console.print(f"stopped after epoch {result['epochs_done']}/{epochs}; continue with --resume", highlight=False)
         return
     arch = result["arch"] if isinstance(result["arch"], str) else json.dumps(result["arch"])
-    console.print(f"[bold]architecture[/]: {arch}", highlight=False, markup=True)
+    console.print(f"[bold]architecture[/]: {escape(arch)}", highlight=False, markup=True)
     target = f" (target {target_ms:g} ms)" if target_ms else ""
     console.print(f"predicted latency on {result['device']}: [bold]{result['predicted_ms']:.4g} ms[/]{target}; "
                   f"fastest possible {result['min_ms']:.4g} ms; val acc {result['val_acc']:.3f}", highlight=False)
@@ -114,15 +96,8 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a searched architecture from scratch and report its test accuracy."""
-    from hwnas.search.data import load_data
-    from hwnas.search.export_model import read_arch_file
-    from hwnas.search.train import train_network
+    from hwnas import api
 
-    import torch
-
-    space, arch, record = read_arch_file(arch_file)
-    dataset = load_data(data, space.input_resolution).limited(limit)
-    out_dir = out or (arch_file if arch_file.is_dir() else arch_file.parent)
     with _bar(not as_json) as bar:
         task = bar.add_task("train", total=None, info="")
 
@@ -130,18 +105,13 @@ def train_cmd(
             bar.update(task, completed=ev["step"], total=ev["steps"], description=f"epoch {ev['epoch'] + 1}/{epochs}",
                        info=f"loss {ev['loss']:.3f}")
 
-        net, result = train_network(space, arch, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                    progress=progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), out_dir / "model.pt")
-    result = {"space": space.name, "arch": record["arch"], "data": data, "seed": seed,
-              "model": str(out_dir / "model.pt"), **result}
-    (out_dir / "train.json").write_text(json.dumps(result, indent=2))
+        result = api.train(arch_file, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit,
+                           out=out, on_progress=progress)
     if as_json:
         print_json(result)
         return
     console.print(f"test accuracy after {epochs} epochs: [bold]{result['test_acc']:.4f}[/] "
-                  f"(best {result['best_test_acc']:.4f}); weights in {out_dir / 'model.pt'}", highlight=False)
+                  f"(best {result['best_test_acc']:.4f}); weights in {result['model']}", highlight=False)
 
 
 def export_cmd(
@@ -151,9 +121,9 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export the searched network (with its trained weights when present) to ONNX or TFLite."""
-    from hwnas.search.export_model import export_run
+    from hwnas import api
 
-    result = export_run(run, fmt, out)
+    result = api.export(run, fmt, out)
     if as_json:
         print_json(result)
         return

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.search.blocks import build_block
-from hwnas.search.space import SearchSpace, format_arch
+from hwnas.search.space import SearchSpace
 from hwnas.search.supernet import Supernet
 
 __all__ = ["FBNetSupernet", "MixedLayer"]
@@ -105,7 +105,7 @@ class FBNetSupernet(Supernet):
         return np.round(probs, 5).tolist()
 
     def arch_to_json(self, arch: Sequence[str]) -> str:
-        return format_arch(arch)
+        return self.space.format(arch)
 
     def predicted_ms(self, arch: Sequence[str]) -> float:
         return self.cost.arch_ms(self._indices(arch))

@@ -15,6 +15,7 @@ a test checks their MACs against the paper's table (REFERENCE.md).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,17 +104,36 @@ def fbnetv2_blocks(name: str, num_classes: int = 1000) -> list[BlockSpec]:
 
 
 @dataclass(frozen=True)
-class FixedSpace(SearchSpace):
-    """A "space" of exactly one network, given as its block list (a published model)."""
+class FixedSpace(SearchSpace[str]):
+    """A "space" of exactly one network, given as its block list (a published model).
+
+    Its one architecture is its name: FBNetV2's published models use block
+    settings (expansions, SE placement) outside the searchable grid.
+    """
 
     fixed: tuple[BlockSpec, ...] = ()
 
-    def check_arch(self, arch: Any) -> str:  # type: ignore[override]
+    def check_arch(self, arch: Any) -> str:
         if arch not in (None, "", self.name):
             raise ArchParseError(f"{self.name} is a fixed network; it has no architecture choices")
         return self.name
 
-    def blocks(self, arch: Any = None) -> list[BlockSpec]:  # type: ignore[override]
+    def parse(self, value: Any) -> str:
+        return self.check_arch(value)
+
+    def format(self, arch: str) -> str:
+        return self.check_arch(arch)
+
+    def sample(self, rng: random.Random) -> str:
+        return self.name
+
+    def layer_labels(self, arch: str) -> list[str]:
+        return [spec.label for spec in self.fixed[1:-3]]  # between the stem and the 3-block head
+
+    def layer_ops(self, arch: str) -> list[str]:
+        return self.layer_labels(arch)
+
+    def blocks(self, arch: Any = None) -> list[BlockSpec]:
         self.check_arch(arch)
         return list(self.fixed)
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, TypedDict
 
 from hwnas.search.space import (
     ArchParseError,
@@ -28,7 +29,15 @@ from hwnas.search.space import (
     register_space,
 )
 
-__all__ = ["ChannelSearchSpace", "FBNETV2_OPS", "channel_range"]
+__all__ = ["ChannelSearchSpace", "ChannelArch", "FBNETV2_OPS", "channel_range"]
+
+
+class ChannelArch(TypedDict):
+    """An FBNetV2 architecture: input resolution, stem width, and [op, channels] per layer."""
+
+    resolution: int
+    stem: int
+    layers: list[list[Any]]
 
 FBNETV2_OPS: tuple[str, ...] = tuple(
     f"k{k}_e{e}{se}" for k in (3, 5) for e in (1, 2, 3, 4, 5, 6) for se in ("", "_se")
@@ -51,7 +60,7 @@ _STAGES: tuple[tuple[tuple[int, int, int], int, int, str], ...] = (
 
 
 @dataclass(frozen=True)
-class ChannelSearchSpace(SearchSpace):
+class ChannelSearchSpace(SearchSpace[ChannelArch]):
     """A space whose layers also choose their width, and whose input size is searched."""
 
     stage_acts: tuple[str, ...] = ()
@@ -74,7 +83,28 @@ class ChannelSearchSpace(SearchSpace):
         return total
 
     # -- architectures ------------------------------------------------------------------
-    def check_arch(self, arch: Any) -> dict[str, Any]:  # type: ignore[override]
+    def parse(self, value: Any) -> ChannelArch:
+        """JSON text or an object `{"resolution", "stem", "layers"}`."""
+        return self.check_arch(value)
+
+    def format(self, arch: ChannelArch) -> str:
+        return json.dumps(self.check_arch(arch), separators=(",", ":"))
+
+    def to_json(self, arch: ChannelArch) -> Any:
+        return self.check_arch(arch)
+
+    def sample(self, rng: random.Random) -> ChannelArch:
+        ops = [rng.choice(self.candidates) for _ in range(self.num_layers)]
+        return {"resolution": rng.choice(self.resolutions), "stem": rng.choice(self.stem_channel_options),
+                "layers": [[op, rng.choice(opts)] for op, opts in zip(ops, self.channel_options)]}
+
+    def layer_labels(self, arch: ChannelArch) -> list[str]:
+        return [f"{op} x{ch}" for op, ch in self.check_arch(arch)["layers"]]
+
+    def layer_ops(self, arch: ChannelArch) -> list[str]:
+        return [op for op, _ in self.check_arch(arch)["layers"]]
+
+    def check_arch(self, arch: Any) -> ChannelArch:
         """Validate a JSON architecture; returns it normalised."""
         if isinstance(arch, str):
             try:
@@ -104,7 +134,7 @@ class ChannelSearchSpace(SearchSpace):
             out.append([op, int(ch)])
         return {"resolution": int(res), "stem": int(stem), "layers": out}
 
-    def blocks(self, arch: Any) -> list[BlockSpec]:  # type: ignore[override]
+    def blocks(self, arch: ChannelArch) -> list[BlockSpec]:
         a = self.check_arch(arch)
         res = a["resolution"]
         stem = self.stem_block(res, a["stem"])

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.search.space.registry import get_preset, get_space, list_presets
-from hwnas.search.space.spaces import SearchSpace, parse_arch
+from hwnas.search.space.spaces import SearchSpace
 from hwnas.search.space.spec import InputError
 
 __all__ = ["resolve_arch", "load_arch_file"]
 
 
-def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace, tuple[str, ...]]:
+def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace, Any]:
     """A preset name, a file holding an architecture, or an architecture string.
 
     A preset brings its own space unless `space_name` names another (then its
@@ -35,9 +35,7 @@ def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace,
         space, arch, _ = load_arch_file(text, space_name)
         return space, arch
     space = get_space(space_name or "fbnet")
-    if space.channel_options:
-        return space, space.check_arch(text)
-    return space, parse_arch(text, space)
+    return space, space.parse(text)
 
 
 def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpace, Any, dict[str, Any]]:
@@ -62,6 +60,4 @@ def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpac
     if not isinstance(options, dict):
         raise InputError(f"architecture file {path}: 'space_options' must be an object")
     space = get_space(space_name or record.get("space", "fbnet"), **options)
-    if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
-        return space, space.check_arch(record["arch"]), record
-    return space, parse_arch(record["arch"], space), record
+    return space, space.parse(record["arch"]), record

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Generic, Iterable, Sequence, TypeVar, cast
 
 from hwnas.search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, op_block
 
-__all__ = ["Layer", "SearchSpace", "parse_arch", "format_arch"]
+__all__ = ["Layer", "SearchSpace", "OpArch", "parse_arch", "format_arch", "infer_space"]
+
+#: An FBNet architecture: one op name per searchable layer.
+OpArch = tuple[str, ...]
+
+#: The architecture type of a space (FBNet: `OpArch`; FBNetV2: `ChannelArch`).
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,15 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class SearchSpace:
+class SearchSpace(Generic[A]):
     """A macro-architecture: fixed stem and head around searchable layers.
 
-    FBNet-style spaces choose one op per layer from `candidates`.  FBNetV2's
-    space additionally lists per-layer channel options and input resolutions
-    (`channel_options`, `resolutions`); an architecture of it is JSON.
+    A space owns its architecture type `A`: it parses (`parse`), validates
+    (`check_arch`), formats (`format`), serialises (`to_json`) and samples
+    (`sample`) its own architectures, so callers never ask which kind of
+    space they hold.  This class is FBNet's (one op per layer from
+    `candidates`, `A` = `OpArch`); FBNetV2's `ChannelSearchSpace` also
+    chooses widths and the input resolution, and its `A` is a JSON object.
     """
 
     name: str
@@ -104,9 +114,9 @@ class SearchSpace:
             BlockSpec("fc", self.head_channels, self.num_classes, resolution, act="none"),
         )
 
-    def blocks(self, arch: Sequence[str]) -> list[BlockSpec]:
+    def blocks(self, arch: A) -> list[BlockSpec]:
         """Every block of one architecture, stem to classifier, in order."""
-        ops = self.check_arch(arch)
+        ops = cast(OpArch, self.check_arch(arch))
         layers = self.layers
         out = [self.stem_block()]
         out += [layer.block(op) for layer, op in zip(layers, ops)]
@@ -128,7 +138,33 @@ class SearchSpace:
                 seen.setdefault(spec.key, spec)
         return list(seen.values())
 
-    def check_arch(self, arch: Sequence[str]) -> tuple[str, ...]:
+    # -- architectures: the space owns their type ------------------------------------
+    def parse(self, value: Any) -> A:
+        """An architecture from what a user or a file gives: text, integers, or its JSON form."""
+        return cast(A, parse_arch(value, self))
+
+    def format(self, arch: A) -> str:
+        """The canonical one-line text of an architecture (op names joined by `-`)."""
+        return format_arch(self.check_arch(arch))
+
+    def to_json(self, arch: A) -> Any:
+        """The JSON value stored in arch files, stores and models; `parse` reads it back."""
+        return self.format(arch)
+
+    def sample(self, rng: random.Random) -> A:
+        """One architecture drawn uniformly, layer by layer."""
+        return cast(A, tuple(rng.choice(self.candidates) for _ in range(self.num_layers)))
+
+    def layer_labels(self, arch: A) -> list[str]:
+        """One short label per searchable layer, for tables and reports."""
+        return list(self.check_arch(arch))
+
+    def layer_ops(self, arch: A) -> list[str]:
+        """The op chosen at every searchable layer (what a per-layer latency model keys on)."""
+        return list(self.check_arch(arch))
+
+    def check_arch(self, arch: Any) -> A:
+        """Validate an architecture already in this space's type (or a sequence of op names)."""
         ops = tuple(arch)
         if len(ops) != self.num_layers:
             raise ArchParseError(f"space {self.name} has {self.num_layers} searchable layers, got {len(ops)} ops")
@@ -137,7 +173,7 @@ class SearchSpace:
                 raise ArchParseError(
                     f"layer {i + 1}: unknown op {op!r}; accepted: {', '.join(self.candidates)}"
                 )
-        return ops
+        return cast(A, ops)
 
     def with_options(self, **changes: Any) -> "SearchSpace":
         """A variant of this space (other head width, number of classes, …)."""
@@ -184,7 +220,7 @@ def _layers(space: SearchSpace) -> tuple[Layer, ...]:
 # --------------------------------------------------------------------------- architectures
 
 
-def parse_arch(text: str | Sequence[str] | Sequence[int], space: SearchSpace) -> tuple[str, ...]:
+def parse_arch(text: str | Sequence[str] | Sequence[int], space: SearchSpace) -> OpArch:
     """Parse op names joined by `-` or `,` (or whitespace), or HW-NAS-Bench integers.
 
     The error names the first bad position and the accepted values, so a user
@@ -226,3 +262,23 @@ def parse_arch(text: str | Sequence[str] | Sequence[int], space: SearchSpace) ->
 def format_arch(ops: Iterable[str]) -> str:
     """The canonical text form: op names joined by `-`."""
     return "-".join(ops)
+
+
+def infer_space(block_keys: set[str], spaces: Sequence[SearchSpace] | None = None) -> SearchSpace | None:
+    """The space whose candidate blocks the given block keys cover best (at least half), else None.
+
+    Stores hold blocks, not space names: `fit` and `report` use this to find
+    the space a device's blocks were profiled for.  `spaces` defaults to every
+    registered space.
+    """
+    if spaces is None:
+        from hwnas.search.space.registry import get_space, list_spaces  # the registry imports this module
+
+        spaces = [get_space(name) for name in list_spaces()]
+    best, best_cover = None, 0.5
+    for space in spaces:
+        keys = {layer.block(op).key for layer in space.layers for op in space.candidates}
+        cover = len(keys & block_keys) / max(1, len(keys))
+        if cover >= best_cover:
+            best, best_cover = space, cover
+    return best

@@ -1,0 +1,292 @@
+"""The Python API: the whole loop from a notebook, the same functions the CLI calls.
+
+    import hwnas
+    store = hwnas.profile("fbnet-cifar", "cpu:onnxruntime?threads=1", store="hw.db", archs="random:20")
+    model = hwnas.fit(store, device="cpu:onnxruntime?threads=1")        # a LatencyModel
+    model.predict(["fbnet-b", "k3_e1-...-skip"])                         # a pandas DataFrame
+    run = hwnas.search("fbnet-cifar", latency=model, data="digits", out="runs/a")   # a Run
+    hwnas.report(store, models=[model], runs=[run], out="report.html")
+
+Errors a caller causes are `hwnas.InputError`, naming the parameter at fault.
+Heavy libraries (torch, ONNX Runtime, LiteRT) load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
+
+from hwnas.search.space import InputError, get_space, infer_space
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hwnas.latency_models.network import LatencyModel
+    from hwnas.profiler.enumerate import Item
+    from hwnas.profiler.worker import DeviceSummary
+    from hwnas.search.rundir import Run
+
+__all__ = ["plan", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
+           "report"]
+
+PathLike = Union[str, Path]
+
+
+# --------------------------------------------------------------------------- profile
+
+
+def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: int = 0, seed: int = 0,
+         limit: int | None = None) -> list["Item"]:
+    """What a profile measures: the space's blocks, `samples` random blocks and the `archs` networks."""
+    from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
+
+    if limit is not None and limit < 1:
+        raise InputError(f"`limit` must be >= 1, got {limit}")
+    sp = get_space(space)
+    specs = list(sp.unique_blocks()) if blocks else []
+    if samples:
+        specs += sample_blocks(sp, samples, seed)
+    items = block_items(specs)
+    if archs:
+        items += arch_items(sp, parse_archs(archs, sp, seed))
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise InputError("nothing to measure: without `blocks` give `archs`")
+    return items
+
+
+def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas.db", *, archs: str | None = None,
+                    blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
+                    remeasure: bool = False, retries: int = 1, ray: str | None = None,
+                    on_progress: Callable[[Any], None] | None = None) -> list["DeviceSummary"]:
+    """Measure on every device into the store; one summary per device (a failed device says why)."""
+    from hwnas.devices.uri import parse_uri
+    from hwnas.profiler.store import Store
+    from hwnas.profiler.worker import ThermalGuard, run_local
+
+    if retries < 0:
+        raise InputError(f"`retries` must be >= 0, got {retries}")
+    devices = [devices] if isinstance(devices, str) else list(devices)
+    if not devices:
+        raise InputError("`device` names no device")
+    if len(set(devices)) != len(devices):
+        raise InputError("the same `device` is given twice")
+    for uri in devices:
+        parse_uri(uri)  # a malformed URI fails before any work starts
+    items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit)
+    with Store(Path(store)) as st:
+        if ray:
+            from hwnas.profiler.farm import run_farm
+
+            return run_farm(devices, st, items, address=ray, remeasure=remeasure, max_attempts=retries + 1,
+                            on_progress=on_progress)
+        return run_local(devices, st, items, remeasure=remeasure, max_attempts=retries + 1, guard=ThermalGuard(),
+                         on_progress=on_progress)
+
+
+def profile(space: str, device: str | Sequence[str], store: PathLike = "hwnas.db", **options: Any) -> Path:
+    """Profile a space's blocks (and `archs` networks) on one or more devices; returns the store's path.
+
+    Resumable: run it again and it measures only what the store lacks.
+    Options are those of `profile_devices`.
+    """
+    from hwnas.devices.base import DeviceError
+
+    summaries = profile_devices(space, device, store, **options)
+    failed = [s for s in summaries if s.failed]
+    if failed:
+        raise DeviceError("; ".join(f"{s.device}: {s.failed}" for s in failed)
+                          + f" — measured blocks are kept in {store}; run the same profile again to resume")
+    return Path(store)
+
+
+# --------------------------------------------------------------------------- latency models
+
+
+def _space_of(block_keys: set[str], networks: "pd.DataFrame") -> str:
+    """The space a device's networks were measured in, else the one whose grid its blocks cover."""
+    spaces = sorted(set(networks["space"])) if len(networks) else []
+    if len(spaces) == 1:
+        return spaces[0]
+    found = infer_space(block_keys)
+    if found is None:
+        raise InputError("cannot tell which search space the stored blocks belong to; give `space`")
+    return found.name
+
+
+def fit(store: PathLike, device: str | None = None, space: str | None = None, *, kind: str = "gbm",
+        folds: int = 5, on_step: Callable[[str], None] | None = None) -> "LatencyModel":
+    """Fit a device's latency model from the store: LUT + per-family regressors + network overhead.
+
+    The model's `metrics` hold its cross-validated accuracy (blocks and networks held out).
+    """
+    from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
+    from hwnas.latency_models.validation import cv_blocks, cv_networks
+    from hwnas.profiler.store import Store
+
+    if folds < 2:
+        raise InputError(f"`folds` must be at least 2, got {folds}")
+    if kind not in ("gbm", "rf"):
+        raise InputError(f"`kind` must be gbm or rf, got {kind!r}")
+    store = Path(store)
+    if not store.is_file():
+        raise InputError(f"store not found: {store}")
+    with Store(store, create=False) as st:
+        if device is None:
+            known = st.devices()
+            if len(known) != 1:
+                raise InputError(f"store {store} holds {len(known)} devices; pick one with `device` "
+                                 f"({', '.join(known['device_uri']) or 'none'})")
+            device = str(known["device"].iloc[0])
+        identity = st.resolve_device(device)
+        blocks, nets = st.blocks(identity), st.networks(identity)
+    if blocks.empty:
+        raise InputError(f"device {identity} has no block measurements in {store}; profile it first")
+    name = space or _space_of(set(blocks["block_key"]), nets)
+    sp = get_space(name)
+    nets = reliable(nets[nets["space"] == name])
+    fields, ms = block_frame_fields(reliable(blocks))
+    step = on_step or (lambda what: None)
+    step("fitting block regressors")
+    model = fit_latency_model(blocks, nets, name, identity, device_uri=str(blocks["device_uri"].iloc[0]), kind=kind)
+    metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets))}
+    if len(ms) >= folds:
+        step("cross-validating blocks")
+        metrics["blocks_cv"] = cv_blocks(fields, ms, folds, kind)
+    step("cross-validating networks")
+    net_cv = cv_networks(model, sp, nets, folds)
+    if net_cv:
+        metrics["networks_cv"] = net_cv
+    model.metrics.update(metrics)
+    return model
+
+
+def fit_networks(timings: "pd.DataFrame", space: str | None = None, prior: "LatencyModel | PathLike | None" = None,
+                 device: str | None = None, name: str | None = None) -> "LatencyModel":
+    """A model from whole-network timings alone (columns `arch`, `latency_ms`), optionally adapting a prior.
+
+    `device` is the target's URI when known; `name` labels the model otherwise.
+    """
+    from hwnas.latency_models.io import load_model
+    from hwnas.latency_models.network import arch_fields
+    from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
+
+    prior_model = load_model(prior) if isinstance(prior, (str, Path)) else prior
+    name = space or (prior_model.space if prior_model is not None else None)
+    if name is None:
+        raise InputError("network timings need `space` (or a `prior` model, whose space is used)")
+    if prior_model is not None and prior_model.space != name:
+        raise InputError(f"`prior` model is for space {prior_model.space!r}, not {name!r}")
+    sp = get_space(name)
+    archs = list(timings["arch"])
+    for i, text in enumerate(archs):
+        try:
+            arch_fields(sp, text)
+        except InputError as exc:
+            raise InputError(f"architecture {i + 1}: {exc}") from None
+    target = device or name or "networks"
+    if prior_model is not None:
+        return fit_transfer(prior_model, sp, archs, timings["latency_ms"], target, device)
+    return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+
+
+# --------------------------------------------------------------------------- search, train, export
+
+
+def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digits", out: PathLike = "run", *,
+               epochs: int = 10, target_ms: float | None = None, alpha: float = 0.2, beta: float = 0.6,
+               weight_lr: float | None = None, arch_lr: float = 0.01, warmup_epochs: int = 2, seed: int = 0,
+               batch_size: int = 32, micro_batch: int = 16, limit: int | None = None, candidates: int = 8,
+               resume: bool = False, stop_after: int | None = None,
+               on_progress: Callable[[dict[str, Any]], None] | None = None) -> tuple["Run", dict[str, Any]]:
+    """Run (or resume) a search; returns its `Run` and the result (complete or stopped, on every process)."""
+    from hwnas.search.build import build_supernet
+    from hwnas.search.data import load_data
+    from hwnas.search.distributed import setup
+    from hwnas.search.dnas import SearchConfig, run_search, seed_everything
+    from hwnas.search.rundir import Run
+    from hwnas.wiring import load_cost
+
+    if limit is not None and limit < 1:
+        raise InputError(f"`limit` must be positive, got {limit}")
+    cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
+                       alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
+                       a_lr=arch_lr, w_lr=weight_lr)
+    cfg.check(1)
+    sp = get_space(space)
+    cost = load_cost(latency, sp)
+    dataset = load_data(data, sp.input_resolution).limited(limit)
+    options: dict[str, Any] = {}
+    if dataset.num_classes != sp.num_classes:
+        options["num_classes"] = dataset.num_classes
+        sp = sp.with_options(num_classes=dataset.num_classes)
+    dist = setup()
+    cfg.check(dist.world)
+    seed_everything(seed)
+    net = build_supernet(sp, cost, tau=cfg.tau0)
+    source = str(latency) if isinstance(latency, (str, Path)) else f"{latency.device} (in memory)"
+    meta = {"device": getattr(cost, "device", None), "latency_model": source, "data": data,
+            "space_options": options, "processes": dist.world}
+    run = Run(out)
+    result = run_search(net, dataset, cfg, run, dist=dist, resume=resume, stop_after=stop_after,
+                        progress=on_progress, meta=meta)
+    result["main_process"] = dist.main
+    return run, result
+
+
+def search(space: str, latency: "LatencyModel | PathLike", data: str = "digits", out: PathLike = "run",
+           **options: Any) -> "Run":
+    """Search an architecture with `latency`'s predicted latency in the loss; returns the run directory.
+
+    Options are those of `search_run` (epochs, target_ms, alpha, beta, ...).
+    """
+    run, _ = search_run(space, latency, data, out, **options)
+    return run
+
+
+def train(run: "Run | PathLike", data: str = "digits", *, epochs: int = 30, batch_size: int = 64, lr: float = 0.05,
+          seed: int = 0, limit: int | None = None, out: PathLike | None = None,
+          on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train a searched architecture from scratch; writes model.pt and train.json through `Run`."""
+    from hwnas.search.data import load_data
+    from hwnas.search.rundir import Run
+    from hwnas.search.train import train_network
+
+    source = Path(run.path if isinstance(run, Run) else run)
+    space, arch = Run.load_architecture(source)
+    if limit is not None and limit < 1:
+        raise InputError(f"`limit` must be positive, got {limit}")
+    dataset = load_data(data, space.input_resolution).limited(limit)
+    dest = Run(out if out is not None else (source if source.is_dir() else source.parent))
+    net, result = train_network(space, arch, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                progress=on_progress)
+    dest.prepare()
+    dest.save_weights(net.state_dict())
+    result = {"space": space.name, "arch": space.to_json(arch), "data": data, "seed": seed,
+              "model": str(dest.weights_path), **result}
+    dest.write_training(result)
+    return result
+
+
+def export(run: "Run | PathLike", fmt: str = "onnx", out: PathLike | None = None) -> dict[str, Any]:
+    """Export a run's network (trained weights when present) to ONNX or TFLite."""
+    from hwnas.search.export_model import export_run
+
+    return export_run(run, fmt, Path(out) if out is not None else None)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(store: PathLike, *, devices: Sequence[str] = (), models: Sequence["LatencyModel | PathLike"] = (),
+           runs: Sequence["Run | PathLike"] = (), out: PathLike = "report.html", fmt: str | None = None,
+           space: str | None = None) -> Path:
+    """Write the device comparison report (HTML or Markdown); returns its path."""
+    from hwnas.reporting import check_output, collect, write
+
+    out = Path(out)
+    fmt = check_output(out, fmt)
+    run_paths = [Path(getattr(r, "path", r)) for r in runs]
+    data, _warnings = collect(Path(store), list(devices), list(models), run_paths, space)
+    return write(data, out, fmt)
