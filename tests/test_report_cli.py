@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from hwnas.report.sample import fill_store, sample_data
+from hwnas.report.render import ReportData
+from hwnas.report.sample import sample_data
 from hwnas.search.space import get_space
 
 
@@ -33,6 +34,21 @@ def run_dir(tmp_path_factory):
                                                      "expected_latency_ms": 3 - 0.1 * e} for e in range(3)]))
         (d / "candidates.json").write_text(json.dumps([{"arch": "-".join(ops), "predicted_ms": 2.2, "accuracy": 0.7}]))
     return root
+
+
+def fill_store(path, data: ReportData) -> None:
+    """Write a ReportData's devices, blocks and networks into a real `hwnas.profiler.store.Store`."""
+    from hwnas.profiler.store import Store  # tests may wire any two parts; the report package may not
+
+    with Store(path) as store:
+        for _, d in data.devices.iterrows():
+            store.add_device(d["device"], d["device_uri"], d["info"], runtime="onnxruntime", threads=1)
+        for _, r in data.blocks.iterrows():
+            thermal = r["thermal_after"]
+            stats = {**r.to_dict(), "thermal_after": json.loads(thermal) if isinstance(thermal, str) else thermal}
+            store.put_block(r["device"], BlockSpec.from_json(r["block_json"]), stats)
+        for _, r in data.networks.iterrows():
+            store.put_network(r["device"], r["space"], r["arch"], r.to_dict())
 
 
 def test_report_html_with_two_devices_runs_and_json_summary(cli, store_path, run_dir, tmp_path):

@@ -97,18 +97,3 @@ def sample_data(names: Sequence[str] = ("cpu-a", "cpu-b"), with_model: bool = Tr
     return ReportData(devices=devices, blocks=pd.concat(frames, ignore_index=True), networks=na,
                       predictions=preds, runs=runs, space=get_space("fbnet-cifar"), tool_version="0.1.0",
                       sources={"store": "hwnas.db"})
-
-
-def fill_store(path, data: ReportData) -> None:
-    """Write a ReportData's devices, blocks and networks into a real `hwnas.profiler.store.Store`."""
-    from hwnas.profiler.store import Store
-
-    with Store(path) as store:
-        for _, d in data.devices.iterrows():
-            store.add_device(d["device"], d["device_uri"], d["info"], runtime="onnxruntime", threads=1)
-        for _, r in data.blocks.iterrows():
-            thermal = r["thermal_after"]
-            stats = {**r.to_dict(), "thermal_after": json.loads(thermal) if isinstance(thermal, str) else thermal}
-            store.put_block(r["device"], BlockSpec.from_json(r["block_json"]), stats)
-        for _, r in data.networks.iterrows():
-            store.put_network(r["device"], r["space"], r["arch"], r.to_dict())

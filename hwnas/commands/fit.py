@@ -8,15 +8,16 @@ prints what comes back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json, table
+
+if TYPE_CHECKING:
+    import pandas as pd
 from hwnas.search.space import BlockSpec, InputError, SearchSpace, get_space, resolve_arch
 
 # --------------------------------------------------------------------------- helpers
@@ -35,7 +36,10 @@ def _fmt_metrics(m: dict[str, Any]) -> str:
 
 
 
-def _read_timings(path: Path) -> pd.DataFrame:
+def _read_timings(path: Path) -> "pd.DataFrame":
+    import numpy as np
+    import pandas as pd
+
     if not path.is_file():
         raise InputError(f"network timings file not found: {path}")
     try:

@@ -12,7 +12,6 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from hwnas.devices.base import DeviceError
 from hwnas.output import console, print_json
 
 
@@ -98,6 +97,8 @@ def profile(
             console.print(line, markup=False, highlight=False)
     failed = [s for s in summaries if s.failed]
     if failed:
+        from hwnas.devices.base import DeviceError
+
         raise DeviceError("; ".join(f"{s.device}: {s.failed}" for s in failed)
                           + f" — measured blocks are kept in {store}; run the same command again to resume")
 

@@ -10,10 +10,10 @@ Split in three modules by job (block specs, spaces, named/stored
 architectures); import from `hwnas.search.space`, which re-exports all of them.
 """
 
-from hwnas.search.space.archs import load_arch_file, resolve_arch
+from hwnas.search.space.archs import infer_space, load_arch_file, resolve_arch
 from hwnas.search.space.registry import (get_preset, get_space, list_presets, list_spaces, register_preset,
                                          register_space)
-from hwnas.search.space.spaces import Layer, OpArch, SearchSpace, format_arch, infer_space, parse_arch
+from hwnas.search.space.spaces import Layer, OpArch, SearchSpace, format_arch, parse_arch
 from hwnas.search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, make_divisible
 
 __all__ = [

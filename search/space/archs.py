@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from hwnas.search.space.registry import get_preset, get_space, list_presets
+from hwnas.search.space.registry import get_preset, get_space, list_presets, list_spaces
 from hwnas.search.space.spaces import SearchSpace
 from hwnas.search.space.spec import InputError
 
-__all__ = ["resolve_arch", "load_arch_file"]
+__all__ = ["resolve_arch", "load_arch_file", "infer_space"]
 
 
 def resolve_arch(text: str, space_name: str | None = None) -> tuple[SearchSpace, Any]:
@@ -61,3 +61,21 @@ def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpac
         raise InputError(f"architecture file {path}: 'space_options' must be an object")
     space = get_space(space_name or record.get("space", "fbnet"), **options)
     return space, space.parse(record["arch"]), record
+
+
+def infer_space(block_keys: set[str], spaces: Sequence[SearchSpace] | None = None) -> SearchSpace | None:
+    """The space whose candidate blocks the given block keys cover best (at least half), else None.
+
+    Stores hold blocks, not space names: `fit` and `report` use this to find
+    the space a device's blocks were profiled for.  `spaces` defaults to every
+    registered space.
+    """
+    if spaces is None:
+        spaces = [get_space(name) for name in list_spaces()]
+    best, best_cover = None, 0.5
+    for space in spaces:
+        keys = {layer.block(op).key for layer in space.layers for op in space.candidates}
+        cover = len(keys & block_keys) / max(1, len(keys))
+        if cover >= best_cover:
+            best, best_cover = space, cover
+    return best

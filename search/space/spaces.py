@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, Iterable, Sequence, TypeVar, cast
 
 from hwnas.search.space.spec import FBNET_OPS, ArchParseError, BlockSpec, InputError, op_block
 
-__all__ = ["Layer", "SearchSpace", "OpArch", "parse_arch", "format_arch", "infer_space"]
+__all__ = ["Layer", "SearchSpace", "OpArch", "parse_arch", "format_arch"]
 
 #: An FBNet architecture: one op name per searchable layer.
 OpArch = tuple[str, ...]
@@ -262,23 +262,3 @@ def parse_arch(text: str | Sequence[str] | Sequence[int], space: SearchSpace) ->
 def format_arch(ops: Iterable[str]) -> str:
     """The canonical text form: op names joined by `-`."""
     return "-".join(ops)
-
-
-def infer_space(block_keys: set[str], spaces: Sequence[SearchSpace] | None = None) -> SearchSpace | None:
-    """The space whose candidate blocks the given block keys cover best (at least half), else None.
-
-    Stores hold blocks, not space names: `fit` and `report` use this to find
-    the space a device's blocks were profiled for.  `spaces` defaults to every
-    registered space.
-    """
-    if spaces is None:
-        from hwnas.search.space.registry import get_space, list_spaces  # the registry imports this module
-
-        spaces = [get_space(name) for name in list_spaces()]
-    best, best_cover = None, 0.5
-    for space in spaces:
-        keys = {layer.block(op).key for layer in space.layers for op in space.candidates}
-        cover = len(keys & block_keys) / max(1, len(keys))
-        if cover >= best_cover:
-            best, best_cover = space, cover
-    return best
