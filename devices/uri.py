@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from hwnas.search.space import InputError
 
-__all__ = ["DeviceURI", "parse_uri", "parse_cores", "canonical_uri", "KNOWN_SCHEMES"]
+__all__ = ["DeviceURI", "parse_uri", "parse_cores", "canonical_uri", "KNOWN_SCHEMES", "POLICY_OPTIONS"]
 
 
 #: Options a URI query may carry, with their parsers.
@@ -154,6 +154,16 @@ def add_scheme(scheme: str) -> None:
     _EXTRA_SCHEMES.add(scheme)
 
 
-def canonical_uri(text: str) -> str:
-    """The one spelling of a device URI (default runtime filled in, options sorted)."""
-    return str(parse_uri(text))
+#: URI options that tune the measurement protocol, not which device/runtime runs.
+POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "min_seconds", "max_seconds", "cooldown")
+
+
+def canonical_uri(uri: "str | DeviceURI") -> str:
+    """What names a device in stores, models and reports: the one spelling of its URI (default
+    runtime filled in, options sorted) without the options that only tune the measurement protocol.
+
+    `cpu?threads=1&max_seconds=1` and `cpu:onnxruntime?threads=1` are one device.
+    """
+    parsed = parse_uri(uri) if isinstance(uri, str) else uri
+    kept = tuple((k, v) for k, v in parsed.options if k not in POLICY_OPTIONS)
+    return str(dataclasses.replace(parsed, options=kept))

@@ -7,8 +7,6 @@ its traceback.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 import sys
 
@@ -23,11 +21,7 @@ from rich.markup import escape
 
 from hwnas.search.space import InputError
 
-import hwnas.commands
-
-#: command modules under hwnas.commands, each with register(app); found, not listed,
-#: so adding a command group never edits this file.
-COMMAND_MODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(hwnas.commands.__path__)))
+from hwnas.commands import COMMAND_MODULES
 
 app = typer.Typer(
     name="hwnas",
@@ -38,8 +32,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"hwnas.commands.{_name}").register(app)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def _flags() -> dict[str, str]:

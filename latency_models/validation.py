@@ -22,19 +22,19 @@ __all__ = ["cv_blocks", "cv_networks", "MIN_NETWORKS_FOR_CV"]
 MIN_NETWORKS_FOR_CV = 4
 
 
-def _folds(n: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _folds(n: int, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold
 
     if folds < 2:
         raise InputError(f"`folds` must be at least 2, got {folds}")
-    return list(KFold(min(folds, n), shuffle=True, random_state=0).split(np.arange(n)))
+    return list(KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)))
 
 
 def cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int = 5, kind: str = "gbm",
-              on_fold: Callable[[], None] | None = None) -> dict[str, Any]:
+              on_fold: Callable[[], None] | None = None, seed: int = 0) -> dict[str, Any]:
     """K-fold held-out accuracy of the block regressor (held-out blocks get no LUT help)."""
     pred = np.empty(len(ms))
-    for train, test in _folds(len(ms), folds):
+    for train, test in _folds(len(ms), folds, seed):
         pred[test] = BlockRegressor(kind=kind).fit(fields[train], ms[train]).predict(fields[test])
         if on_fold is not None:
             on_fold()
@@ -42,7 +42,7 @@ def cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int = 5, kind: str = "g
 
 
 def cv_networks(model: LatencyModel, space: SearchSpace, networks: pd.DataFrame,
-                folds: int = 5) -> dict[str, Any] | None:
+                folds: int = 5, seed: int = 0) -> dict[str, Any] | None:
     """K-fold accuracy of Σ blocks + overhead, the overhead fitted without the held-out networks.
 
     None when fewer than `MIN_NETWORKS_FOR_CV` networks were measured.
@@ -53,7 +53,7 @@ def cv_networks(model: LatencyModel, space: SearchSpace, networks: pd.DataFrame,
     sums = np.bincount(index, weights=model.block_model.predict_fields(fields), minlength=len(networks))
     y = networks["median_ms"].to_numpy(dtype=float)
     pred = np.empty(len(y))
-    for train, test in _folds(len(y), folds):
+    for train, test in _folds(len(y), folds, seed):
         scale, off = fit_overhead(sums[train], y[train])
         pred[test] = scale * sums[test] + off
     return evaluate(pred, y)

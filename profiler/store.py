@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from hwnas.devices.uri import parse_uri
+from hwnas.devices.uri import canonical_uri
 from hwnas.search.space import BlockSpec, InputError
 
 __all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version"]
@@ -215,10 +215,10 @@ class Store:
                 return identity
         candidates = {text}
         try:  # a URI the user typed, normalized as the profiler stored it
-            candidates.add(canonical_uri(str(parse_uri(text))))
+            candidates.add(canonical_uri(text))
         except InputError:
             pass
-        hits = [identity for identity, uri in rows if uri in candidates or canonical_uri(uri) in candidates]
+        hits = [identity for identity, uri in rows if uri in candidates or _canonical_or_self(uri) in candidates]
         if len(hits) == 1:
             return hits[0]
         known = ", ".join(f"{u} ({i})" for i, u in rows) or "none (profile a device first)"
@@ -273,14 +273,9 @@ class Store:
         return json.loads(row[0]) if row else {}
 
 
-#: URI options that tune the measurement protocol, not which device/runtime runs.
-POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "min_seconds", "max_seconds", "cooldown")
-
-
-def canonical_uri(uri: str) -> str:
-    """A device URI without its protocol options: what names the device in the store."""
-    base, _, query = uri.partition("?")
-    if not query:
-        return base
-    kept = [p for p in query.split("&") if p.split("=", 1)[0] not in POLICY_OPTIONS]
-    return base + ("?" + "&".join(kept) if kept else "")
+def _canonical_or_self(uri: str) -> str:
+    """A stored URI's canonical form; one that no longer parses (an imported LUT's name) stays itself."""
+    try:
+        return canonical_uri(uri)
+    except InputError:
+        return uri

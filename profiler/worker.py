@@ -22,7 +22,8 @@ from hwnas.devices.registry import open_device
 from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
-from hwnas.profiler.store import Store, canonical_uri
+from hwnas.devices.uri import canonical_uri
+from hwnas.profiler.store import Store
 from hwnas.search.space import InputError
 
 __all__ = ["DEFAULT_MAX_SECONDS", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
@@ -162,7 +163,7 @@ class DevicePlan:
     def __init__(self, store: Store, uri: DeviceURI, identity: str, info: dict[str, Any], items: list[Item],
                  remeasure: bool = False, max_attempts: int = 2, label: str | None = None) -> None:
         self.store, self.identity = store, identity
-        store.add_device(identity, canonical_uri(str(uri)), info, runtime=uri.runtime, threads=uri.threads,
+        store.add_device(identity, canonical_uri(uri), info, runtime=uri.runtime, threads=uri.threads,
                          cores=uri.option("cores"))
         done: set[str] = set()
         if not remeasure:
@@ -170,7 +171,7 @@ class DevicePlan:
             for space in {i.space for i in items if i.kind == "network"}:
                 done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
         todo = [i for i in items if i.key not in done]
-        self.summary = DeviceSummary(label or canonical_uri(str(uri)), identity, total=len(items),
+        self.summary = DeviceSummary(label or canonical_uri(uri), identity, total=len(items),
                                      skipped=len(items) - len(todo))
         self.schedule: Schedule[Item] = Schedule(todo, max_attempts=max_attempts)
 
@@ -201,7 +202,7 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
                stop: threading.Event | None = None) -> DeviceSummary:
     """Measure every item not yet in the store on one device; a failing device ends only its own run."""
     parsed = profile_uri(uri)
-    label = uri if isinstance(uri, str) else canonical_uri(str(uri))
+    label = uri if isinstance(uri, str) else canonical_uri(uri)
     guard = guard or ThermalGuard()
     emit = on_progress or (lambda p: None)
     t0 = time.perf_counter()

@@ -68,9 +68,9 @@ class Supernet(nn.Module, abc.ABC):
     def distribution(self) -> list[list[float]]:
         """Per-layer probabilities, for logging."""
 
-    @abc.abstractmethod
     def arch_to_json(self, arch: Any) -> Any:
-        """The JSON form of an architecture (text for FBNet, an object for FBNetV2)."""
+        """The JSON form of an architecture: the space's own (text for FBNet, an object for FBNetV2)."""
+        return self.space.to_json(arch)
 
     @abc.abstractmethod
     def predicted_ms(self, arch: Any) -> float:

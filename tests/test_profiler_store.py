@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from hwnas.profiler.store import SCHEMA_VERSION, Store, StoreError, canonical_uri
+from hwnas.devices.uri import canonical_uri
+from hwnas.profiler.store import SCHEMA_VERSION, Store, StoreError
 from hwnas.search.space import BlockSpec, InputError, get_space
 
 BLOCK_COLUMNS = ["device", "device_uri", "runtime", "runtime_version", "threads", "cores", "block_key", "block_json",
@@ -137,3 +138,4 @@ def test_canonical_uri_drops_protocol_options_only():
     assert canonical_uri("cpu:onnxruntime?max_seconds=1.0&threads=1") == "cpu:onnxruntime?threads=1"
     assert canonical_uri("cpu:onnxruntime?max_seconds=1.0") == "cpu:onnxruntime"
     assert canonical_uri("adb://R58M?cores=4-7&cooldown=2") == "adb://R58M?cores=4-7"
+    assert canonical_uri("cpu?threads=1&warmup=3") == canonical_uri("cpu:onnxruntime?threads=1")

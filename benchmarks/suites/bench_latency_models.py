@@ -35,7 +35,8 @@ from sklearn.model_selection import KFold
 
 from hwnas.latency_models.features import spec_fields
 from hwnas.latency_models.metrics import evaluate
-from hwnas.latency_models.network import block_frame_fields, fit_latency_model, fit_overhead, networks_fields, reliable
+from hwnas.latency_models.network import block_frame_fields, fit_latency_model, networks_fields, reliable
+from hwnas.latency_models.validation import cv_networks
 from hwnas.latency_models.regressors import BlockRegressor
 from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 from hwnas.profiler.store import Store
@@ -79,11 +80,7 @@ def network_accuracy(blocks: Any, nets: Any, ident: str, seed: int) -> dict[str,
     fields, index = networks_fields(space, list(nets["arch"]))
     sums = np.bincount(index, weights=model.predict_fields(fields), minlength=len(nets))
     y = nets["median_ms"].to_numpy(dtype=float)
-    pred = np.empty(len(y))
-    for train, test in KFold(5, shuffle=True, random_state=seed).split(y):
-        scale, off = fit_overhead(sums[train], y[train])
-        pred[test] = scale * sums[test] + off
-    return {"sum_plus_overhead": evaluate(pred, y), "block_sum_only": evaluate(sums, y)}
+    return {"sum_plus_overhead": cv_networks(model, space, nets, 5, seed), "block_sum_only": evaluate(sums, y)}
 
 
 def transfer(prior_model: Any, nets: Any, n: int, seed: int) -> dict[str, dict]:

@@ -20,6 +20,7 @@ SUITES = (
     "bench_search_quality",
     "bench_dmasking",
     "bench_report",
+    "bench_startup",
 )
 
 

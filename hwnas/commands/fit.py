@@ -168,7 +168,7 @@ def predict_cmd(
     rows = [{"index": i, "block": s.label, "key": s.key, "input": list(s.input_shape[1:]), "predicted_ms": float(p)}
             for i, (s, p) in enumerate(zip(specs, per))]
     if as_json:
-        print_json({"space": space.name, "device": model.device, "arch": a if isinstance(a, dict) else "-".join(a),
+        print_json({"space": space.name, "device": model.device, "arch": space.to_json(a),
                     "predicted_ms": total, "overhead_ms": model.overhead_ms, "layers": rows})
         return
     console.print(table(f"{space.name} on {escape(model.device)}", ["#", "block", "input", "ms", "share"],

@@ -104,9 +104,6 @@ class FBNetSupernet(Supernet):
         probs = F.softmax(self.theta.detach().double(), dim=-1).cpu().numpy()
         return np.round(probs, 5).tolist()
 
-    def arch_to_json(self, arch: Sequence[str]) -> str:
-        return self.space.format(arch)
-
     def predicted_ms(self, arch: Sequence[str]) -> float:
         return self.cost.arch_ms(self._indices(arch))
 

@@ -313,9 +313,6 @@ class DMaskingSupernet(Supernet):
     def resolution_distribution(self) -> dict[int, float]:
         return dict(zip(self.resolutions, F.softmax(self.theta_res.detach(), dim=-1).tolist()))
 
-    def arch_to_json(self, arch: Any) -> dict[str, Any]:
-        return self.space.check_arch(arch)
-
     def predicted_ms(self, arch: Any) -> float:
         """Latency of one discrete architecture from the cost table."""
         if self.cost is None:
