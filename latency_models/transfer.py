@@ -11,6 +11,7 @@ closed-form leave-one-out (`ridge.RidgeCV`, robust to outliers):
 
 - ``scale``: the priors times fitted scales (no prior: total MACs);
 - ``affine``: plus a per-network offset;
+- ``launch``: plus a fixed cost per launched (non-identity) block;
 - ``corrected``: plus the per-family corrections, pulled towards 0;
 - ``layer``: plus per-block corrections, pulled towards 0.
 
@@ -37,7 +38,7 @@ from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["TransferBlocks", "NetworkTransfer", "fit_transfer", "fit_from_networks", "REGIMES", "MARGIN"]
 
-REGIMES = ("scale", "affine", "corrected", "layer")
+REGIMES = ("scale", "affine", "launch", "corrected", "layer")
 #: A richer regime must cut the cross-validated error by this fraction to be chosen.
 MARGIN = 0.03
 #: Bound on standardised correction coefficients: one correction moves a network by at most ~its latency.
@@ -47,7 +48,10 @@ _RATIOS = (0.1, 1.0, 10.0)  # per-block penalty relative to the per-family one, 
 
 
 class TransferBlocks:
-    """Block ms = Σ_k s_k,fam · prior_k(block) + a_fam·MMACs + b_fam·MB + c_fam + table[block]."""
+    """Block ms = Σ_k s_k,fam · prior_k(block) + launch + a_fam·MMACs + b_fam·MB + c_fam + table[block].
+
+    `launch` is paid by every block but an identity skip: a kernel launch's fixed cost.
+    """
 
     type = "transfer"
 
@@ -64,17 +68,17 @@ class TransferBlocks:
     @property
     def width(self) -> int:
         """Columns of `design` (per-block, without the per-block table)."""
-        k = max(len(self.priors), 1)
+        k = max(len(self.priors), 1) + 1
         return k + sum(len(self.priors) + 2 + (f != "skip") for f in self.families)
 
     def design(self, fields: np.ndarray) -> np.ndarray:
-        """Per-block columns: [priors' ms (or MMACs)] + per family [priors' ms, MMACs, MB, 1]."""
+        """Per-block columns: [priors' ms (or MMACs)], [launched], per family [priors' ms, MMACs, MB, 1]."""
         fields = np.asarray(fields, dtype=np.float64)
         lin = LinearBlocks.design(fields)
         base = (np.column_stack([p.predict_fields(fields) for p in self.priors]) if self.priors
                 else lin[:, :1])
         fam = family_names(fields)
-        cols = [base]
+        cols = [base, (fam != "skip").astype(np.float64)[:, None]]
         for f in self.families:
             on = (fam == f).astype(np.float64)[:, None]
             parts = [base * on] if self.priors else []
@@ -180,9 +184,9 @@ class NetworkTransfer:
         norm[norm == 0] = 1.0
         norm[k + 1:] = 1.0 / np.mean(y)
         Zs, t = Z / norm, np.ones(len(y))
-        group = np.array(["S"] * n_s + ["C"] * (k - n_s) + ["O"] + ["L"] * L.shape[1])
-        cols = {"scale": group == "S", "affine": np.isin(group, ["S", "O"]),
-                "corrected": np.isin(group, ["S", "O", "C"]), "layer": np.ones(len(group), dtype=bool)}
+        group = np.array(["S"] * n_s + ["K"] + ["C"] * (k - n_s - 1) + ["O"] + ["L"] * L.shape[1])
+        cols = {"scale": group == "S", "affine": np.isin(group, ["S", "O"]), "launch": np.isin(group, ["S", "O", "K"]),
+                "corrected": np.isin(group, ["S", "O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
         report: dict[str, dict[str, Any]] = {}
         fits: dict[str, tuple[RidgeCV, np.ndarray]] = {}
         clip = np.inf
@@ -193,7 +197,7 @@ class NetworkTransfer:
             ratios = _RATIOS if name == "layer" else (1.0,)
             best: RidgeCV | None = None
             for rho in ratios:
-                pen = np.where(np.isin(group[m], ["S", "O"]), _TINY, np.where(group[m] == "L", rho, 1.0))
+                pen = np.where(np.isin(group[m], ["S", "O", "K"]), _TINY, np.where(group[m] == "L", rho, 1.0))
                 r = RidgeCV(pen=pen, robust=self.robust, clip=clip).fit(Zs[:, m], t)
                 if best is None or r.score_ < best.score_:
                     best, best.rho_ = r, rho
@@ -235,19 +239,19 @@ class NetworkTransfer:
 
 
 def _zeros(priors: Sequence[LatencyModel], fam: Sequence[str]) -> np.ndarray:
-    k = max(len(priors), 1)
+    k = max(len(priors), 1) + 1
     return np.zeros(k + sum(len(priors) + 2 + (f != "skip") for f in fam))
 
 
 def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray) -> np.ndarray:
     """The chosen fit, re-solved with bounds when it breaks them: scales ≥ 0, corrections within ±BOUND."""
     theta = ridge.coef_
-    lo = np.where(group == "S", 0.0, np.where(group == "O", -np.inf, -BOUND))
-    hi = np.where(group == "O", np.inf, np.where(group == "S", np.inf, BOUND))
+    lo = np.where(np.isin(group, ["S", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
+    hi = np.where(np.isin(group, ["S", "K", "O"]), np.inf, BOUND)
     if ((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all():
         return theta
     sw = np.sqrt(ridge.weights_)
-    pen = np.where(np.isin(group, ["S", "O"]), _TINY, np.where(group == "L", getattr(ridge, "rho_", 1.0), 1.0))
+    pen = np.where(np.isin(group, ["S", "O", "K"]), _TINY, np.where(group == "L", getattr(ridge, "rho_", 1.0), 1.0))
     A = np.vstack([Z * sw[:, None], np.diag(np.sqrt(ridge.lambda_ * pen))])
     b = np.concatenate([t * sw, np.zeros(len(pen))])
     return lsq_linear(A, b, bounds=(lo, hi)).x

@@ -29,7 +29,8 @@ _HELP = (
 )
 
 
-def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
+def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int],
+           priors: Optional[List[Path]] = None):
     from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
 
     space = get_space(space_name)
@@ -37,7 +38,11 @@ def _items(space_name: str, samples: int, seed: int, archs: Optional[str], block
     if samples:
         specs += sample_blocks(space, samples, seed)
     items = block_items(specs)
-    if archs:
+    if archs and archs.strip().startswith("suggest"):
+        items += arch_items(space, _suggested(space, archs.strip(), priors or [], seed))
+    elif archs:
+        if priors:
+            raise InputError("--prior is used only with --archs suggest:N")
         items += arch_items(space, parse_archs(archs, space, seed))
     if limit is not None:
         if limit < 1:
@@ -46,6 +51,18 @@ def _items(space_name: str, samples: int, seed: int, archs: Optional[str], block
     if not items:
         raise InputError("nothing to measure: --no-blocks needs --archs")
     return items
+
+
+def _suggested(space, spec: str, priors: List[Path], seed: int) -> list:
+    """`suggest:N`: the N networks whose timings teach a transfer from the --prior models most."""
+    import re
+
+    from hwnas.networks_io import suggest_archs
+
+    m = re.fullmatch(r"suggest:(\d+)", spec)
+    if not m:
+        raise InputError(f"--archs {spec!r}: expected suggest:N with N a whole number")
+    return suggest_archs(space, int(m[1]), priors, seed)
 
 
 class _Display:
@@ -89,7 +106,8 @@ def profile(
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="SQLite measurement store (created if missing)."),
     samples: int = typer.Option(0, "--samples", help="Also measure N random blocks around the space's grid (regressor training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed for --samples and --archs random:N."),
-    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, or presets/arch strings separated by ';'."),
+    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, suggest:N (the N that teach a transfer from --prior most), or presets/arch strings separated by ';'."),
+    prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --archs suggest:N: latency model(s) of other devices the new device's model will be transferred from."),
     blocks: bool = typer.Option(True, "--blocks/--no-blocks", help="Measure the space's blocks (--no-blocks: only --archs/--samples)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Measure only the first N items (a quick trial)."),
     remeasure: bool = typer.Option(False, "--remeasure", help="Measure again what the store already holds."),
@@ -102,7 +120,7 @@ def profile(
 
     if retries < 0:
         raise InputError(f"--retries must be >= 0, got {retries}")
-    items = _items(space, samples, seed, archs, blocks, limit)
+    items = _items(space, samples, seed, archs, blocks, limit, prior)
     if len(set(device)) != len(device):
         raise InputError("the same --device is given twice")
     from hwnas.devices.uri import parse_uri
