@@ -15,8 +15,9 @@ closed-form leave-one-out (`ridge.RidgeCV`, robust to outliers):
 - ``corrected``: plus the per-family corrections, pulled towards 0;
 - ``layer``: plus per-block corrections, pulled towards 0.
 
-The simplest regime whose cross-validated error the next one does not beat by
-`MARGIN` wins, so ten noisy timings give a scaled prior and a thousand give a
+The simplest regime whose cross-validated error is within one standard error of
+the best regime's (the "one-SE rule" of glmnet and CART), and beats every simpler
+one by `MARGIN`, wins: ten noisy timings give a scaled prior, a thousand give a
 per-layer model.  Every regime decomposes into per-block costs plus an offset,
 so the result is an ordinary `LatencyModel` (a search can use it as a cost).
 """
@@ -207,9 +208,13 @@ class NetworkTransfer:
             fits[name] = (best, m)
             report[name] = {"cv_score": best.score_, "cv_rmspe": float(100 * np.sqrt(np.mean(best.loo_ ** 2))),
                             "lambda": best.lambda_, "lambda_at_edge": best.edge_, "columns": int(m.sum())}
+        best_name = min(fits, key=lambda k: fits[k][0].score_)
+        sq = np.minimum(fits[best_name][0].loo_ ** 2, clip * clip)
+        limit = fits[best_name][0].score_ + np.std(sq) / np.sqrt(len(sq)) / (2 * max(np.sqrt(np.mean(sq)), 1e-12))
         chosen = None
         for name in fits:
-            if chosen is None or fits[name][0].score_ < fits[chosen][0].score_ * (1 - self.margin):
+            better = chosen is None or fits[name][0].score_ < fits[chosen][0].score_ * (1 - self.margin)
+            if better and (chosen is None or fits[chosen][0].score_ > limit):
                 chosen = name
         ridge, m = fits[chosen]
         theta = np.zeros(Zs.shape[1])
