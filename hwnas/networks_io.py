@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from hwnas.search.space import InputError, SearchSpace
+from hwnas.search.space import InputError, SearchSpace, parse_arch
 
 __all__ = ["read_archs", "read_timings", "predict_archs", "evaluate_timings", "suggest_archs"]
 
@@ -85,16 +85,13 @@ def read_timings(path: str | Path) -> pd.DataFrame:
 
 def _checked(space: SearchSpace, archs: Sequence[str], where: str, first_line: int) -> list[Any]:
     """Parsed architectures; the first bad one is named by its line in `where`."""
-    from hwnas.latency_models.fastfields import arch_ops
-
     out: list[Any] = []
     for i, a in enumerate(archs):
         try:
             if space.channel_options:
                 out.append(space.check_arch(json.loads(a) if a.lstrip().startswith("{") else a))
             else:
-                arch_ops(space, [a])
-                out.append(a)
+                out.append(parse_arch(a, space))  # parsed once: the batch prediction takes op tuples
         except (InputError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"{where} line {i + first_line}: {msg}") from None

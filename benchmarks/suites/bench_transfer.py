@@ -164,6 +164,21 @@ def run_pair(prior_name: str, prior: Any, target: str, frame: pd.DataFrame, draw
     return rows
 
 
+def fit_scaling(prior: Any, sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)) -> dict[int, float]:
+    """Seconds of one hwnas fit (all regimes, with a prior) against n: random archs, prior-shaped timings."""
+    from hwnas.profiler.enumerate import arch_text, random_archs
+
+    archs = [arch_text(SPACE, a) for a in random_archs(SPACE, max(sizes), seed=7)]
+    rng = np.random.default_rng(7)
+    y = predict_many(prior, SPACE, archs) * rng.lognormal(0, 0.05, len(archs)) + 0.5
+    out = {}
+    for n in sizes:
+        t0 = time.perf_counter()
+        NetworkTransfer(SPACE, prior).fit(archs[:n], y[:n])
+        out[n] = time.perf_counter() - t0
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=5)
@@ -172,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     zoo = load_zoo()
     print("test-retest ρ (same networks, two passes):", {k: round(v, 3) for k, v in retest().items()})
     priors = {name: prior_model(zoo[name], name) for name in PRIORS}
+    print("fit seconds against n:", {n: round(t, 2) for n, t in fit_scaling(priors["ort1"]).items()})
     rows: list[dict[str, Any]] = []
     for target, frame in zoo.items():
         rows += run_pair("none", None, target, frame, args.draws, print)
