@@ -36,8 +36,14 @@ PathLike = Union[str, Path]
 
 
 def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: int = 0, seed: int = 0,
-         limit: int | None = None) -> list["Item"]:
-    """What a profile measures: the space's blocks, `samples` random blocks and the `archs` networks."""
+         limit: int | None = None, priors: Sequence[PathLike] = ()) -> list["Item"]:
+    """What a profile measures: the space's blocks, `samples` random blocks and the `archs` networks.
+
+    `archs` is `random:N`, `suggest:N` (the N networks whose timings teach a transfer from the
+    `priors` models most), or presets / architecture strings separated by `;`.
+    """
+    import re
+
     from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
 
     if limit is not None and limit < 1:
@@ -47,8 +53,18 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
     if samples:
         specs += sample_blocks(sp, samples, seed)
     items = block_items(specs)
-    if archs:
-        items += arch_items(sp, parse_archs(archs, sp, seed))
+    spec = (archs or "").strip()
+    if spec.startswith("suggest"):
+        from hwnas.networks_io import suggest_archs
+
+        m = re.fullmatch(r"suggest:(\d+)", spec)
+        if not m:
+            raise InputError(f"`archs` {spec!r}: expected suggest:N with N a whole number")
+        items += arch_items(sp, suggest_archs(sp, int(m[1]), list(priors), seed))
+    elif spec:
+        if priors:
+            raise InputError("`priors` are used only with `archs` suggest:N")
+        items += arch_items(sp, parse_archs(spec, sp, seed))
     if limit is not None:
         items = items[:limit]
     if not items:
@@ -162,23 +178,28 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
     return model
 
 
-def fit_networks(timings: "pd.DataFrame", space: str | None = None, prior: "LatencyModel | PathLike | None" = None,
+def fit_networks(timings: "pd.DataFrame", space: str | None = None,
+                 prior: "LatencyModel | PathLike | Sequence[LatencyModel | PathLike] | None" = None,
                  device: str | None = None, name: str | None = None) -> "LatencyModel":
-    """A model from whole-network timings alone (columns `arch`, `latency_ms`), optionally adapting a prior.
+    """A model from whole-network timings alone (columns `arch`, `latency_ms`), optionally adapting priors.
 
-    `device` is the target's URI when known; `name` labels the model otherwise.
+    `prior` is one model of an already profiled device or several (they combine into the best predictor
+    for the new one); `device` is the target's URI when known, `name` labels the model otherwise.
     """
     from hwnas.latency_models.io import load_model
     from hwnas.latency_models.network import arch_fields
     from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 
-    prior_model = load_model(prior) if isinstance(prior, (str, Path)) else prior
-    name = space or (prior_model.space if prior_model is not None else None)
-    if name is None:
+    given = [] if prior is None else list(prior) if isinstance(prior, (list, tuple)) else [prior]
+    priors = [load_model(p) if isinstance(p, (str, Path)) else p for p in given]
+    space = space or (priors[0].space if priors else None)
+    if space is None:
         raise InputError("network timings need `space` (or a `prior` model, whose space is used)")
-    if prior_model is not None and prior_model.space != name:
-        raise InputError(f"`prior` model is for space {prior_model.space!r}, not {name!r}")
-    sp = get_space(name)
+    for p, m in zip(given, priors):
+        if m.space != space:
+            raise InputError(f"`prior` model {p if isinstance(p, (str, Path)) else m.device} is for space "
+                             f"{m.space!r}, not {space!r}")
+    sp = get_space(space)
     archs = list(timings["arch"])
     for i, text in enumerate(archs):
         try:
@@ -186,8 +207,8 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None, prior: "Late
         except InputError as exc:
             raise InputError(f"architecture {i + 1}: {exc}") from None
     target = device or name or "networks"
-    if prior_model is not None:
-        return fit_transfer(prior_model, sp, archs, timings["latency_ms"], target, device)
+    if priors:
+        return fit_transfer(priors, sp, archs, timings["latency_ms"], target, device)
     return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
 
 

@@ -50,9 +50,13 @@ def _flags() -> dict[str, str]:
     return out
 
 
+#: API parameters whose CLI flag has another name.
+_RENAMED = {"priors": "--prior", "fmt": "--format", "devices": "--device", "models": "--model"}
+
+
 def cli_message(message: str) -> str:
     """A library error as the CLI shows it: each `parameter` named by its flag (the one place that maps them)."""
-    flags = _flags()
+    flags = {**_flags(), **_RENAMED}
     return re.sub(r"`([a-z_][a-z0-9_]*)`", lambda m: flags.get(m[1], m[1]), message)
 
 

@@ -1,31 +1,115 @@
-"""Models from whole-network timings: transfer a prior device's model, or fit from scratch.
+"""Models from whole-network timings: transfer prior devices' models, or fit from scratch.
 
-Transfer (few target timings, 10–20): the prior's per-block predictions,
-summed per op family, are the features of a small regularised linear model
-of the target's network latency — one scale per family, pulled towards a
-shared scale by a ridge penalty, plus an offset.  From scratch (no prior):
-per-family coefficients on MACs, bytes moved and block count, pulled towards
-shared coefficients the same way.  Both minimise relative error (rows
-weighted by 1/latency), keep scales non-negative (scipy's bounded least
-squares), and choose the ridge strength by leave-one-out on the timings.
+Every network is described by per-block quantities summed over its blocks:
+the priors' own block predictions (in total, and per op family), MACs and bytes
+moved per op family, the number of blocks per family (so the count of
+non-`skip` layers — a launched kernel's fixed cost, what dominates GPUs and
+PyTorch eager — is expressible), and, when there are enough timings, one
+column per distinct block (per-layer op identity).  Four nested regimes are
+fitted, each a ridge regression of relative error with the strength picked by
+closed-form leave-one-out (`ridge.RidgeCV`, robust to outliers):
+
+- ``scale``: the priors times fitted scales (no prior: total MACs);
+- ``affine``: plus a per-network offset;
+- ``launch``: plus a fixed cost per launched (non-identity) block;
+- ``corrected``: plus the per-family corrections, pulled towards 0;
+- ``layer``: plus per-block corrections, pulled towards 0.
+
+The simplest regime whose cross-validated error is within one standard error of
+the best regime's (the "one-SE rule" of glmnet and CART), and beats every simpler
+one by `MARGIN`, wins: ten noisy timings give a scaled prior, a thousand give a
+per-layer model.  Every regime decomposes into per-block costs plus an offset,
+so the result is an ordinary `LatencyModel` (a search can use it as a cost).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import lsq_linear
 
 from hwnas.latency_models.features import family_names
+from hwnas.latency_models.lut import LookupTable
 from hwnas.latency_models.metrics import evaluate
-from hwnas.latency_models.network import LatencyModel, LinearBlocks, ScaledBlocks, networks_fields
+from hwnas.latency_models.fastfields import fast_networks_fields, predict_many
+from hwnas.latency_models.network import BLOCK_MODELS, LatencyModel, LinearBlocks
+from hwnas.latency_models.ridge import RidgeCV, clipped_rms, robust_scale
 from hwnas.search.space import InputError, SearchSpace
 
-__all__ = ["fit_transfer", "fit_from_networks", "LAMBDAS"]
+__all__ = ["TransferBlocks", "NetworkTransfer", "fit_transfer", "fit_from_networks", "REGIMES", "MARGIN"]
 
-#: Ridge strengths tried by leave-one-out.
-LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+REGIMES = ("scale", "affine", "launch", "corrected", "layer")
+#: A richer regime must cut the cross-validated error by this fraction to be chosen.
+MARGIN = 0.03
+#: Bound on standardised correction coefficients: one correction moves a network by at most ~its latency.
+BOUND = 1.0
+_TINY = 1e-8  # ridge multiplier of the scale/offset columns: all but free
+_RATIOS = (0.1, 1.0, 10.0)  # per-block penalty relative to the per-family one, tried in the layer regime
+
+
+class TransferBlocks:
+    """Block ms = Σ_k s_k,fam · prior_k(block) + launch + a_fam·MMACs + b_fam·MB + c_fam + table[block].
+
+    `launch` is paid by every block but an identity skip: a kernel launch's fixed cost.
+    """
+
+    type = "transfer"
+
+    def __init__(self, priors: Sequence[LatencyModel], families: Sequence[str], coef: Sequence[float],
+                 table_fields: Any = None, table_ms: Sequence[float] = ()) -> None:
+        self.priors, self.families = list(priors), list(families)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.table_ms = np.asarray(table_ms, dtype=np.float64)
+        tf = np.zeros((0, 11)) if table_fields is None else np.asarray(table_fields, dtype=np.float64)
+        self.table = LookupTable().fit(tf.reshape(len(self.table_ms), 11), np.ones(len(self.table_ms)))
+        if len(self.coef) != self.width:
+            raise InputError(f"transfer model has {len(self.coef)} coefficients, expected {self.width}")
+
+    @property
+    def width(self) -> int:
+        """Columns of `design` (per-block, without the per-block table)."""
+        k = max(len(self.priors), 1) + 1
+        return k + sum(len(self.priors) + 2 + (f != "skip") for f in self.families)
+
+    def design(self, fields: np.ndarray) -> np.ndarray:
+        """Per-block columns: [priors' ms (or MMACs)], [launched], per family [priors' ms, MMACs, MB, 1]."""
+        fields = np.asarray(fields, dtype=np.float64)
+        lin = LinearBlocks.design(fields)
+        base = (np.column_stack([p.predict_fields(fields) for p in self.priors]) if self.priors
+                else lin[:, :1])
+        fam = family_names(fields)
+        cols = [base, (fam != "skip").astype(np.float64)[:, None]]
+        for f in self.families:
+            on = (fam == f).astype(np.float64)[:, None]
+            parts = [base * on] if self.priors else []
+            parts.append(lin[:, : 3 if f != "skip" else 2] * on)
+            cols.extend(parts)
+        return np.hstack(cols)
+
+    def table_index(self, fields: np.ndarray) -> np.ndarray:
+        """Row of each block in the per-block table, -1 where the table has none."""
+        if not len(self.table_ms):
+            return np.full(len(fields), -1, dtype=np.int64)
+        return self.table.lookup(np.asarray(fields, dtype=np.float64))
+
+    def predict_fields(self, fields: np.ndarray) -> np.ndarray:
+        out = self.design(fields) @ self.coef
+        idx = self.table_index(fields)
+        return out + np.where(idx >= 0, self.table_ms[np.maximum(idx, 0)] if len(self.table_ms) else 0.0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "priors": [p.to_dict() for p in self.priors], "families": self.families,
+                "coef": self.coef.tolist(), "table_fields": self.table.fields_.tolist() if len(self.table_ms) else [],
+                "table_ms": self.table_ms.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TransferBlocks":
+        return cls([LatencyModel.from_dict(p) for p in d["priors"]], d["families"], d["coef"],
+                   d.get("table_fields") or None, d.get("table_ms", ()))
+
+
+BLOCK_MODELS[TransferBlocks.type] = TransferBlocks
 
 
 def _check_targets(archs: Sequence[Any], measured: Any, need: int) -> np.ndarray:
@@ -39,120 +123,159 @@ def _check_targets(archs: Sequence[Any], measured: Any, need: int) -> np.ndarray
     return y
 
 
-def _group_sums(values: np.ndarray, groups: np.ndarray, index: np.ndarray, names: Sequence[str],
-                n: int) -> np.ndarray:
-    """(networks, len(names) x values' columns) sums of per-block values per group."""
-    values = values.reshape(len(values), -1)
-    out = np.zeros((n, len(names), values.shape[1]))
-    for j, g in enumerate(names):
-        m = groups == g
-        for c in range(values.shape[1]):
-            out[:, j, c] = np.bincount(index[m], weights=values[m, c], minlength=n)
-    return out.reshape(n, -1)
+def _as_priors(priors: Any) -> list[LatencyModel]:
+    if priors is None:
+        return []
+    if isinstance(priors, LatencyModel):
+        return [priors]
+    out = list(priors)
+    for i, p in enumerate(out):
+        if not isinstance(p, LatencyModel):
+            raise InputError(f"priors[{i}] is a {type(p).__name__}, not a LatencyModel")
+    return out
 
 
-def _solve(A: np.ndarray, y: np.ndarray, P: np.ndarray, lam: float, lower: np.ndarray) -> np.ndarray:
-    """min Σ((A x − y)/y)² + lam·‖P x‖², x ≥ lower."""
-    w = 1.0 / y
-    M = np.vstack([A * w[:, None], np.sqrt(lam) * P])
-    b = np.concatenate([y * w, np.zeros(len(P))])
-    return lsq_linear(M, b, bounds=(lower, np.full(len(lower), np.inf))).x
+class NetworkTransfer:
+    """Estimator: whole-network latency from timings, leaning on prior devices' models as far as the data allows.
 
-
-def _loo_lambda(A: np.ndarray, y: np.ndarray, P: np.ndarray, lower: np.ndarray) -> tuple[float, float]:
-    """The ridge strength with the least leave-one-out RMSPE, and that RMSPE."""
-    best = (LAMBDAS[-1], np.inf)
-    if len(y) < 3:
-        return best[0], float("nan")
-    for lam in LAMBDAS:
-        errs = []
-        for i in range(len(y)):
-            keep = np.arange(len(y)) != i
-            x = _solve(A[keep], y[keep], P, lam, lower)
-            errs.append((A[i] @ x - y[i]) / y[i])
-        score = float(100 * np.sqrt(np.mean(np.square(errs))))
-        if score < best[1]:
-            best = (lam, score)
-    return best
-
-
-def _shrink_matrix(n_groups: int, width: int) -> np.ndarray:
-    """Rows (group coef − shared coef) for every group and column; shared coefs sit after the groups."""
-    P = np.zeros((n_groups * width, (n_groups + 1) * width + 1))
-    for g in range(n_groups):
-        for c in range(width):
-            P[g * width + c, g * width + c] = 1.0
-            P[g * width + c, n_groups * width + c] = -1.0
-    return P
-
-
-def _fit(build: Callable[[np.ndarray, np.ndarray], np.ndarray], fields: np.ndarray, index: np.ndarray,
-         y: np.ndarray, groups: list[str], width: int,
-         extra: np.ndarray | None = None) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Shared fit: design columns = group sums + shared sums + [extra columns] + offset column.
-
-    `extra` columns (normalised so a coefficient of 1 explains the mean latency) are pulled
-    towards 0 by the same ridge penalty and may go negative: corrections to a prior.
+    Parameters: `space` (SearchSpace), `priors` (LatencyModels of other devices, possibly none),
+    `regimes` (subset of REGIMES, in order), `robust` (Huber IRLS), `margin` (see MARGIN).
+    After `fit(archs, y)`: `regime_`, `report_` (per-regime cross-validated figures),
+    `model_` (a LatencyModel), `cv_` (metrics of the chosen regime's leave-one-out predictions).
     """
-    A_g = build(fields, index)
-    shared = A_g.reshape(len(y), len(groups), width).sum(axis=1)
-    E = np.zeros((len(y), 0)) if extra is None else extra
-    A = np.column_stack([A_g, shared * 0.0, E, np.ones(len(y))])  # shared coefs act only via the penalty
-    # The shared coefficients enter the prediction through no column: they are the pull target.
-    P = _shrink_matrix(len(groups), width)
-    P = np.hstack([P[:, :-1], np.zeros((len(P), E.shape[1])), P[:, -1:]])
-    if E.shape[1]:
-        ridge = np.zeros((E.shape[1], A.shape[1]))
-        ridge[:, len(groups) * width + width + np.arange(E.shape[1])] = 1.0
-        P = np.vstack([P, ridge])
-    lower = np.concatenate([np.zeros(len(groups) * width + width), np.full(E.shape[1], -np.inf), [-np.inf]])
-    lam, loo = _loo_lambda(A, y, P, lower)
-    x = _solve(A, y, P, lam, lower)
-    fitted = A @ x
-    info = {"lambda": lam, "loo_rmspe": loo, "train": evaluate(fitted, y), "n_networks": int(len(y))}
-    return x, lam, info
+
+    def __init__(self, space: SearchSpace, priors: Any = None, regimes: Sequence[str] = REGIMES,
+                 robust: bool = True, margin: float = MARGIN) -> None:
+        self.space, self.priors, self.regimes, self.robust, self.margin = space, priors, regimes, robust, margin
+
+    # --- design --------------------------------------------------------------------------------
+    def _networks(self, blocks: TransferBlocks, fields: np.ndarray, index: np.ndarray, n: int,
+                  keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        D = blocks.design(fields)
+        X = np.zeros((n, D.shape[1]))
+        np.add.at(X, index, D)
+        if keys is None:
+            return X, np.zeros((n, 0))
+        L = np.zeros((n, int(keys.max()) + 1 if len(keys) else 0))
+        np.add.at(L, (index, keys), 1.0)
+        return X, L
+
+    def fit(self, archs: Sequence[Any], y: Any) -> "NetworkTransfer":
+        priors = _as_priors(self.priors)
+        bad = [r for r in self.regimes if r not in REGIMES]
+        if bad or not self.regimes:
+            raise InputError(f"regimes must be a non-empty subset of {', '.join(REGIMES)}, got {list(self.regimes)}")
+        if not 0 <= self.margin < 1:
+            raise InputError(f"margin must be in [0, 1), got {self.margin}")
+        for p in priors:
+            if p.space != self.space.name:
+                raise InputError(f"prior model of {p.device} is for space {p.space!r}, not {self.space.name!r}")
+        y = _check_targets(archs, y, 3)
+        fields, index = fast_networks_fields(self.space, archs)
+        fam = sorted(set(family_names(fields)))
+        proto = TransferBlocks(priors, fam, _zeros(priors, fam))
+        uniq, keys = np.unique(fields, axis=0, return_inverse=True)
+        keys = keys.reshape(-1)
+        X, L = self._networks(proto, fields, index, len(y), keys)
+        k = proto.width
+        n_s = max(len(priors), 1)
+        # Relative error: rows divided by the latency; columns standardised so one λ fits all.
+        Z = np.column_stack([X, np.ones(len(y)), L]) / y[:, None]
+        norm = np.sqrt(np.mean(Z * Z, axis=0))
+        norm[norm == 0] = 1.0
+        norm[k + 1:] = 1.0 / np.mean(y)
+        Zs, t = Z / norm, np.ones(len(y))
+        group = np.array(["S"] * n_s + ["K"] + ["C"] * (k - n_s - 1) + ["O"] + ["L"] * L.shape[1])
+        cols = {"scale": group == "S", "affine": np.isin(group, ["S", "O"]), "launch": np.isin(group, ["S", "O", "K"]),
+                "corrected": np.isin(group, ["S", "O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
+        report: dict[str, dict[str, Any]] = {}
+        fits: dict[str, tuple[RidgeCV, np.ndarray]] = {}
+        clip = np.inf
+        for name in self.regimes:
+            m = cols[name]
+            if name == "layer" and (L.shape[1] == 0 or len(y) < 4):
+                continue
+            ratios = _RATIOS if name == "layer" else (1.0,)
+            best: RidgeCV | None = None
+            for rho in ratios:
+                pen = np.where(np.isin(group[m], ["S", "O", "K"]), _TINY, np.where(group[m] == "L", rho, 1.0))
+                r = RidgeCV(pen=pen, robust=self.robust, clip=clip).fit(Zs[:, m], t)
+                if best is None or r.score_ < best.score_:
+                    best, best.rho_ = r, rho
+            if not np.isfinite(clip):  # the simplest regime's residual spread sets the clip for all
+                clip = 3.0 * robust_scale(best.loo_)
+                best.score_ = clipped_rms(best.loo_, clip)
+            fits[name] = (best, m)
+            report[name] = {"cv_score": best.score_, "cv_rmspe": float(100 * np.sqrt(np.mean(best.loo_ ** 2))),
+                            "lambda": best.lambda_, "lambda_at_edge": best.edge_, "columns": int(m.sum())}
+        best_name = min(fits, key=lambda k: fits[k][0].score_)
+        sq = np.minimum(fits[best_name][0].loo_ ** 2, clip * clip)
+        limit = fits[best_name][0].score_ + np.std(sq) / np.sqrt(len(sq)) / (2 * max(np.sqrt(np.mean(sq)), 1e-12))
+        chosen = None
+        for name in fits:
+            better = chosen is None or fits[name][0].score_ < fits[chosen][0].score_ * (1 - self.margin)
+            if better and (chosen is None or fits[chosen][0].score_ > limit):
+                chosen = name
+        ridge, m = fits[chosen]
+        theta = np.zeros(Zs.shape[1])
+        theta[m] = _bounded(ridge, Zs[:, m], t, group[m])
+        beta = theta / norm
+        table_ms = beta[k + 1:]
+        used = np.flatnonzero(table_ms != 0)
+        blocks = TransferBlocks(priors, fam, beta[:k], uniq[used], table_ms[used])
+        kind = "transfer" if priors else "networks"
+        loo_pred = y * (1 - ridge.loo_)
+        note = ("the timings support no more than a scale of the prior" if chosen == "scale" and priors else
+                "the timings support no more than total MACs" if chosen == "scale" else "")
+        info = {"kind": kind, "regime": chosen, "regimes": report, "lambda": ridge.lambda_,
+                "loo_rmspe": report[chosen]["cv_rmspe"], "cv": evaluate(loo_pred, y), "n_networks": int(len(y)),
+                "robust": self.robust, "outliers_downweighted": int((ridge.weights_ < 0.5).sum()),
+                "priors": [p.device for p in priors], "note": note}
+        self.model_ = LatencyModel(blocks, self.space.name, "unnamed", 1.0, float(beta[k]), {"networks_fit": info})
+        self.model_.metrics["networks_fit"]["train"] = evaluate(predict_many(self.model_, self.space, archs), y)
+        self.regime_, self.report_, self.cv_ = chosen, report, info["cv"]
+        return self
+
+    def predict(self, archs: Sequence[Any]) -> np.ndarray:
+        """Predicted ms of each architecture."""
+        if not hasattr(self, "model_"):
+            raise InputError("this NetworkTransfer is not fitted yet; call fit(archs, y) first")
+        return predict_many(self.model_, self.space, archs)
 
 
-def fit_transfer(prior: LatencyModel, space: SearchSpace, archs: Sequence[Any], measured: Any,
-                 device: str, device_uri: str | None = None) -> LatencyModel:
-    """Adapt `prior` to a new device from a handful of its network timings."""
-    y = _check_targets(archs, measured, 2)
-    fields, index = networks_fields(space, archs)
-    fam = family_names(fields)
-    groups = sorted(set(fam))
-    base = prior.predict_fields(fields)
+def _zeros(priors: Sequence[LatencyModel], fam: Sequence[str]) -> np.ndarray:
+    k = max(len(priors), 1) + 1
+    return np.zeros(k + sum(len(priors) + 2 + (f != "skip") for f in fam))
 
-    def build(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return _group_sums(base, fam, idx, groups, len(y))
 
-    # MACs / bytes / block-count sums let the target correct what the prior ranks wrongly
-    # (another runtime's per-op costs); ridge keeps them near 0 unless the timings ask.
-    D = LinearBlocks.design(fields)
-    E = np.column_stack([np.bincount(index, weights=D[:, c], minlength=len(y)) for c in range(3)])
-    norm = np.mean(y) / np.maximum(E.mean(axis=0), 1e-12)
-    x, _, info = _fit(build, fields, index, y, groups, 1, E * norm)
-    scales, default, offset = x[: len(groups)], float(x[len(groups)]), float(x[-1])
-    linear = x[len(groups) + 1: len(groups) + 4] * norm
-    # Block predictions carry the prior's network scale; ScaledBlocks rescales the prior's raw blocks.
-    block = ScaledBlocks(prior, groups, scales * prior.scale, default * prior.scale, linear)
-    info.update(kind="transfer", prior_device=prior.device)
-    return LatencyModel(block, space.name, device, 1.0, offset, {"networks_fit": info}, device_uri)
+def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """The chosen fit, re-solved with bounds when it breaks them: scales ≥ 0, corrections within ±BOUND."""
+    theta = ridge.coef_
+    lo = np.where(np.isin(group, ["S", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
+    hi = np.where(np.isin(group, ["S", "K", "O"]), np.inf, BOUND)
+    if ((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all():
+        return theta
+    sw = np.sqrt(ridge.weights_)
+    pen = np.where(np.isin(group, ["S", "O", "K"]), _TINY, np.where(group == "L", getattr(ridge, "rho_", 1.0), 1.0))
+    A = np.vstack([Z * sw[:, None], np.diag(np.sqrt(ridge.lambda_ * pen))])
+    b = np.concatenate([t * sw, np.zeros(len(pen))])
+    return lsq_linear(A, b, bounds=(lo, hi)).x
+
+
+def fit_transfer(prior: Any, space: SearchSpace, archs: Sequence[Any], measured: Any, device: str,
+                 device_uri: str | None = None, **params: Any) -> LatencyModel:
+    """Adapt one prior model (or several) to a new device from its whole-network timings."""
+    priors = _as_priors(prior)
+    if not priors:
+        raise InputError("fit_transfer needs at least one prior model (fit_from_networks fits without)")
+    model = NetworkTransfer(space, priors, **params).fit(archs, measured).model_
+    model.device, model.device_uri = device, device_uri
+    return model
 
 
 def fit_from_networks(space: SearchSpace, archs: Sequence[Any], measured: Any, device: str,
-                      device_uri: str | None = None) -> LatencyModel:
-    """A model from whole-network timings alone: per-family MACs/bytes/count coefficients."""
-    y = _check_targets(archs, measured, 3)
-    fields, index = networks_fields(space, archs)
-    fam = LinearBlocks.group_of(fields)
-    groups = sorted(set(fam))
-    D = LinearBlocks.design(fields)
-
-    def build(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return _group_sums(D, fam, idx, groups, len(y))
-
-    x, _, info = _fit(build, fields, index, y, groups, 3)
-    k = len(groups) * 3
-    block = LinearBlocks(groups, x[:k], x[k: k + 3])
-    info.update(kind="networks")
-    return LatencyModel(block, space.name, device, 1.0, float(x[-1]), {"networks_fit": info}, device_uri)
+                      device_uri: str | None = None, **params: Any) -> LatencyModel:
+    """A model from whole-network timings alone (total MACs → per-family → per-block)."""
+    model = NetworkTransfer(space, None, **params).fit(archs, measured).model_
+    model.device, model.device_uri = device, device_uri
+    return model

@@ -93,10 +93,13 @@ def test_fit_from_network_timings_with_and_without_a_prior(cli, model_file, tmp_
     moved = tmp_path / "moved.json"
     out = json.loads(cli("fit", "--networks", str(csv), "--prior", str(model_file), "--out", str(moved),
                          "--device", "phone-2", "--json", check=True).stdout)
-    assert out["kind"] == "scaled" and out["device"] == "phone-2" and out["metrics"]["networks_fit"]["n_networks"] == 15
+    fit = out["metrics"]["networks_fit"]
+    assert out["kind"] == "transfer" and out["device"] == "phone-2" and fit["n_networks"] == 15
+    assert fit["kind"] == "transfer" and fit["regime"] in ("scale", "affine", "launch", "corrected", "layer")
     scratch = tmp_path / "scratch.json"
     text = cli("fit", "--networks", str(csv), "--space", "fbnet-cifar", "--out", str(scratch), check=True).stdout
-    assert "leave-one-out" in text and json.loads(scratch.read_text())["kind"] == "linear"
+    assert "leave-one-out" in text and "regime" in text
+    assert json.loads(scratch.read_text())["metrics"]["networks_fit"]["kind"] == "networks"
 
 
 @pytest.mark.parametrize("args, message", [

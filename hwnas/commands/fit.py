@@ -8,7 +8,7 @@ prints what comes back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 from rich.markup import escape
@@ -82,7 +82,7 @@ def fit_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="Device URI or stored identity; with --networks, the name the new model carries."),
     space: Optional[str] = typer.Option(None, "--space", help="Search space (default: inferred from the store; required with --networks)."),
     networks: Optional[Path] = typer.Option(None, "--networks", help="CSV of whole-network timings (columns arch, latency_ms) to fit from alone."),
-    prior: Optional[Path] = typer.Option(None, "--prior", help="With --networks: a model of another device to adapt (transfer)."),
+    prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --networks: a model of another device to adapt (transfer); repeat to combine several."),
     kind: str = typer.Option("gbm", "--kind", help="Residual trees of the block regressors: gbm or rf."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds for the accuracy printed."),
     as_json: bool = typer.Option(False, "--json", help="Print the model's metrics as JSON."),
@@ -94,6 +94,8 @@ def fit_cmd(
     (hwnas fit --store hwnas.db --device 'cpu:onnxruntime?threads=1' --out cpu.latency.json).
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
+    The network fit cross-validates a hierarchy (scaled prior, + offset, + per-family corrections, + per-block
+    corrections) and keeps the simplest that the timings support; it prints the regime it chose.
     """
     from hwnas import api
     from hwnas.latency_models.io import save_model
@@ -103,7 +105,7 @@ def fit_cmd(
             raise InputError("pass either --store or --networks, not both")
         model = api.fit_networks(_read_timings(networks), space, prior, device, name=f"networks:{networks.stem}")
     else:
-        if prior is not None:
+        if prior:
             raise InputError("--prior needs --networks (the target device's network timings)")
         if store is None:
             raise InputError("pass --store hwnas.db --device URI, or --networks timings.csv")
@@ -124,8 +126,11 @@ def fit_cmd(
     for key, label in labels.items():
         m = model.metrics.get(key)
         if key == "networks_fit" and m:
-            console.print(f"  {label}: leave-one-out RMSPE {m['loo_rmspe']:.2f}% "
+            regime = f"regime {m['regime']}, " if "regime" in m else ""
+            console.print(f"  {label}: {regime}leave-one-out RMSPE {m['loo_rmspe']:.2f}% "
                           f"(ridge λ={m['lambda']:g}); train {_fmt_metrics(m['train'])}", highlight=False)
+            if m.get("note"):
+                console.print(f"  note: {m['note']}", highlight=False)
         elif m:
             console.print(f"  {label}: {_fmt_metrics(m)}", highlight=False)
 
@@ -145,14 +150,21 @@ def predict_cmd(
     arch: Optional[str] = typer.Argument(None, help="Preset (fbnet-b), 'k3_e1-skip-...', integers, FBNetV2 JSON, or an arch .json file."),
     model_path: Path = typer.Option(..., "--model", help="Latency model file (from hwnas fit)."),
     block: Optional[str] = typer.Option(None, "--block", help="A block spec as JSON instead of an architecture."),
+    archs_file: Optional[Path] = typer.Option(None, "--archs", help="File of architectures: one per line, or a CSV with an 'arch' column; prints (or --out writes) a CSV of predictions."),
+    out: Optional[Path] = typer.Option(None, "--out", help="With --archs: write the predictions CSV here instead of printing it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Predict the latency of an architecture (with a per-layer breakdown) or of one block."""
+    """Predict the latency of an architecture (with a per-layer breakdown), of one block, or of a file of architectures."""
     from hwnas.latency_models.io import load_model
 
-    if (arch is None) == (block is None):
-        raise InputError("give an architecture or --block JSON (one of them)")
+    if sum(x is not None for x in (arch, block, archs_file)) != 1:
+        raise InputError("give an architecture, --block JSON or --archs FILE (one of them)")
+    if out is not None and archs_file is None:
+        raise InputError("--out needs --archs FILE")
     model = load_model(model_path)
+    if archs_file is not None:
+        _predict_file(model, archs_file, out, as_json)
+        return
     if block is not None:
         spec = BlockSpec.from_json(block)
         ms = float(model.predict_blocks([spec])[0])
@@ -178,6 +190,20 @@ def predict_cmd(
     console.print(f"predicted latency: [bold]{total:.3f} ms[/]", highlight=False)
 
 
+def _predict_file(model: Any, path: Path, out: Optional[Path], as_json: bool) -> None:
+    from hwnas.networks_io import predict_archs, read_archs
+
+    frame = predict_archs(model, read_archs(path), str(path))
+    if as_json:
+        print_json({"space": model.space, "device": model.device, "predictions": frame.to_dict(orient="records")})
+    if out is not None:
+        frame.to_csv(out, index=False, float_format="%.6g")
+        if not as_json:
+            console.print(f"wrote {len(frame)} predictions to {escape(str(out))}", highlight=False)
+    elif not as_json:
+        print(frame.to_csv(index=False, float_format="%.6g"), end="")
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -185,6 +211,7 @@ def evaluate_cmd(
     model_path: Path = typer.Option(..., "--model", help="Latency model file (from hwnas fit)."),
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="Measurement store holding measured networks."),
     device: Optional[str] = typer.Option(None, "--device", help="Device whose networks to compare with (default: the model's)."),
+    networks: Optional[Path] = typer.Option(None, "--networks", help="Compare with timings taken elsewhere: a CSV with columns arch, latency_ms (instead of the store)."),
     worst: int = typer.Option(5, "--worst", help="How many worst predictions to list."),
     include_flagged: bool = typer.Option(False, "--include-flagged", help="Also compare with unreliable timings: flagged by the profiler (never settled) or with a median >1.5x their own minimum (foreign load)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -199,6 +226,15 @@ def evaluate_cmd(
     from hwnas.profiler.store import Store
 
     model = load_model(model_path)
+    if networks is not None:
+        from hwnas.networks_io import evaluate_timings
+
+        result = {"model": str(model_path), **evaluate_timings(model, networks, worst)}
+        if as_json:
+            print_json(result)
+        else:
+            _print_evaluation(result, f"{escape(str(model_path))} vs {result['n']} networks in {escape(str(networks))}:")
+        return
     if not store.is_file():
         raise InputError(f"store not found: {store}")
     with Store(store, create=False) as st:
@@ -225,9 +261,13 @@ def evaluate_cmd(
     if as_json:
         print_json(result)
         return
-    console.print(f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}"
-                  + (f" ({n_flagged} unreliable timings left out; --include-flagged uses them)"
-                     if n_flagged and not include_flagged else "") + ":", highlight=False)
+    _print_evaluation(result, f"{escape(str(model_path))} vs {len(y)} networks measured on {escape(identity)}"
+                      + (f" ({n_flagged} unreliable timings left out; --include-flagged uses them)"
+                         if n_flagged and not include_flagged else "") + ":")
+
+
+def _print_evaluation(result: dict[str, Any], header: str) -> None:
+    console.print(header, highlight=False)
     console.print(f"  {_fmt_metrics(result)}  RMSE: {result['rmse_ms']:.4f} ms  "
                   f"Kendall τ: {result['kendall'] if result['kendall'] is None else round(result['kendall'], 3)}",
                   highlight=False)

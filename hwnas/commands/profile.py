@@ -30,6 +30,7 @@ _HELP = (
 
 
 
+
 class _Display:
     """A rich progress bar per device: blocks done, ETA, current block, temperature where known."""
 
@@ -71,7 +72,8 @@ def profile(
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="SQLite measurement store (created if missing)."),
     samples: int = typer.Option(0, "--samples", help="Also measure N random blocks around the space's grid (regressor training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed for --samples and --archs random:N."),
-    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, or presets/arch strings separated by ';'."),
+    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, suggest:N (the N that teach a transfer from --prior most), or presets/arch strings separated by ';'."),
+    prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --archs suggest:N: latency model(s) of other devices the new device's model will be transferred from."),
     blocks: bool = typer.Option(True, "--blocks/--no-blocks", help="Measure the space's blocks (--no-blocks: only --archs/--samples)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Measure only the first N items (a quick trial)."),
     remeasure: bool = typer.Option(False, "--remeasure", help="Measure again what the store already holds."),
@@ -81,7 +83,7 @@ def profile(
 ) -> None:
     from hwnas import api
 
-    options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit)
+    options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=prior or [])
     n_items = len(api.plan(space, **options))  # bad input fails here, before a device is opened
     out = Console(stderr=True) if as_json else console
     display = _Display(out)

@@ -1,0 +1,206 @@
+"""Transfer to a new device from n timings, on a zoo of devices measured here: hwnas against baselines.
+
+    python -m benchmarks.suites.bench_transfer [--draws 5] [--json out.json]
+
+The zoo (benchmarks/data/transfer_zoo.csv, made by `make_transfer_zoo`) holds
+fbnet-cifar networks timed on torch eager (1 thread, 300 networks, 30 runs;
+`eager5`: 1200 networks, 5 runs, the only device with room for n=1000), ONNX
+Runtime and TorchScript (1 thread, 120 networks, 40 runs), each network's
+fastest run in thread CPU time.  Two derived targets: `eager-ms` (the eager
+medians rounded to whole milliseconds: coarse and noisy, as phone benchmark
+tools report; scored against the eager minima) and
+`ort1-outliers` (ONNX Runtime timings where 5% of the training timings are
+multiplied by 1.5-3x and 5% of the networks repeated with another value; the
+held-out networks are scored against the clean timings).
+
+A prior device's model is fitted on all of its own zoo timings (hwnas's
+per-layer regime, from whole networks).  For every (prior, target) pair —
+a target never transfers from the device it was derived from — and every n the
+target has room for, 5 draws: held-out networks (40; 100 from 300; 200 from 1200)
+are drawn, n of the rest are picked at random (or by `suggest`), and every
+method is scored on the held-out ones.  Baselines on the same splits: the
+prior times one fitted scale, a plain additive one-hot (layer, op) ridge
+(scikit-learn RidgeCV), total MACs alone (a line in MACs); and hwnas without a
+prior.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import RidgeCV as SkRidgeCV
+
+from hwnas.latency_models.fastfields import arch_ops, fast_networks_fields, predict_many
+from hwnas.latency_models.features import features
+from hwnas.latency_models.metrics import rmspe, spearman, within
+from hwnas.latency_models.selection import suggest
+from hwnas.latency_models.transfer import NetworkTransfer
+from hwnas.search.space import get_space
+
+ZOO = Path(__file__).resolve().parents[1] / "data" / "transfer_zoo.csv"
+MEASURED = {"eager": "torch-eager?threads=1", "ort1": "cpu:onnxruntime?threads=1", "ts1": "cpu:torch?threads=1",
+            "eager5": "torch-eager?threads=1&runs=5"}
+PRIORS = ("eager", "ort1", "ts1")
+RETEST = {"eager": "torch-eager?threads=1&runs=5", "ort1": "cpu:onnxruntime?threads=1&runs=10",
+          "ts1": "cpu:torch?threads=1&runs=10"}
+DERIVED = {"eager-ms": "eager", "ort1-outliers": "ort1", "eager5": "eager"}
+NS = (5, 10, 20, 50, 100, 1000)
+SPACE = get_space("fbnet-cifar")
+
+
+def load_zoo(path: Path = ZOO) -> dict[str, pd.DataFrame]:
+    """Every zoo device's timings: name -> frame (arch, latency_ms[, train_ms for derived noisy targets])."""
+    raw = pd.read_csv(path)
+    zoo = {}
+    for name, uri in MEASURED.items():
+        d = raw[raw["device"] == uri].drop_duplicates("arch")
+        zoo[name] = pd.DataFrame({"arch": d["arch"].to_numpy(), "latency_ms": d["min_ms"].to_numpy(float),
+                                  "median_ms": d["latency_ms"].to_numpy(float)})
+    e = zoo["eager"]
+    zoo["eager-ms"] = pd.DataFrame({"arch": e["arch"], "latency_ms": e["latency_ms"],
+                                    "train_ms": np.maximum(np.round(e["median_ms"]), 1.0)})
+    o = zoo["ort1"]
+    rng = np.random.default_rng(16)
+    noisy = o["latency_ms"].to_numpy(float).copy()
+    hit = rng.choice(len(noisy), max(1, len(noisy) // 20), replace=False)
+    noisy[hit] *= rng.uniform(1.5, 3.0, len(hit))
+    zoo["ort1-outliers"] = pd.DataFrame({"arch": o["arch"], "latency_ms": o["latency_ms"], "train_ms": noisy})
+    return zoo
+
+
+def retest(path: Path = ZOO) -> dict[str, float]:
+    """Spearman ρ between two passes over the same networks (`&runs=10` rows vs the zoo's): the noise ceiling."""
+    raw = pd.read_csv(path)
+    out = {}
+    for name, other in RETEST.items():
+        a = raw[raw["device"] == MEASURED[name]].drop_duplicates("arch").set_index("arch")["min_ms"]
+        b = raw[raw["device"] == other].drop_duplicates("arch").set_index("arch")["min_ms"]
+        both = a.index.intersection(b.index)
+        if len(both) >= 10:
+            out[name] = spearman(a[both].to_numpy(), b[both].to_numpy()) or 0.0
+    return out
+
+
+def prior_model(frame: pd.DataFrame, name: str) -> Any:
+    """A prior device's model: hwnas fitted on all its own network timings."""
+    est = NetworkTransfer(SPACE).fit(list(frame["arch"]), frame["latency_ms"].to_numpy(float))
+    est.model_.device = name
+    return est.model_
+
+
+def _onehot(archs: list[str]) -> np.ndarray:
+    ops = arch_ops(SPACE, archs)
+    X = np.zeros((len(archs), SPACE.num_layers * len(SPACE.candidates)))
+    X[np.arange(len(archs))[:, None], np.arange(SPACE.num_layers) * len(SPACE.candidates) + ops] = 1.0
+    return X
+
+
+def _macs(archs: list[str]) -> np.ndarray:
+    fields, index = fast_networks_fields(SPACE, archs)
+    return np.bincount(index, weights=features(fields)[:, 12], minlength=len(archs))
+
+
+def baselines(prior: Any, tr: list[str], ytr: np.ndarray, te: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    if prior is not None:
+        p_tr, p_te = predict_many(prior, SPACE, tr), predict_many(prior, SPACE, te)
+        s = float(np.sum(p_tr / ytr) / np.sum((p_tr / ytr) ** 2))  # least relative error of y ≈ s·prior
+        out["scaled prior"] = s * p_te
+    ridge = SkRidgeCV(alphas=np.logspace(-4, 3, 15)).fit(_onehot(tr), ytr)
+    out["one-hot ridge"] = ridge.predict(_onehot(te))
+    m_tr, m_te = _macs(tr), _macs(te)
+    a, b = np.polyfit(m_tr, ytr, 1) if np.ptp(m_tr) > 0 else (0.0, float(np.mean(ytr)))
+    out["MACs alone"] = a * m_te + b
+    return out
+
+
+def _score(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {"rho": spearman(pred, y) or 0.0, "acc10": within(pred, y, 10), "rmspe": rmspe(pred, y)}
+
+
+def run_pair(prior_name: str, prior: Any, target: str, frame: pd.DataFrame, draws: int,
+             log: Callable[[str], None]) -> list[dict[str, Any]]:
+    archs = list(frame["arch"])
+    truth = frame["latency_ms"].to_numpy(float)
+    train_y = frame["train_ms"].to_numpy(float) if "train_ms" in frame else truth
+    n_test = 200 if len(archs) >= 1000 else 100 if len(archs) >= 300 else 40
+    rows = []
+    for n in NS:
+        if n > len(archs) - n_test:
+            continue
+        for draw in range(draws):
+            rng = np.random.default_rng(1000 * draw + n)
+            perm = rng.permutation(len(archs))
+            test, pool = perm[:n_test], perm[n_test:]
+            picks = {"random": pool[:n]}
+            if prior is not None:
+                picks["suggest"] = pool[suggest(SPACE, prior, [archs[i] for i in pool], n)]
+            te = [archs[i] for i in test]
+            for sel, idx in picks.items():
+                tr = [archs[i] for i in idx]
+                ytr = train_y[idx]
+                if target == "ort1-outliers" and len(idx) >= 10:  # a few repeated networks, timed again
+                    rep = idx[: max(1, len(idx) // 20)]
+                    tr, ytr = tr + [archs[i] for i in rep], np.r_[ytr, truth[rep] * rng.uniform(0.95, 1.05, len(rep))]
+                t0 = time.perf_counter()
+                est = NetworkTransfer(SPACE, prior).fit(tr, ytr)
+                fit_s = time.perf_counter() - t0
+                res = {"prior": prior_name, "target": target, "n": n, "draw": draw, "select": sel,
+                       "method": "hwnas", "regime": est.regime_, "fit_s": fit_s, **_score(est.predict(te), truth[test])}
+                rows.append(res)
+                if sel == "random":
+                    for name, pred in baselines(prior, tr, ytr, te).items():
+                        rows.append({"prior": prior_name, "target": target, "n": n, "draw": draw, "select": sel,
+                                     "method": name, **_score(pred, truth[test])})
+        done = [r for r in rows if r["n"] == n and r["method"] == "hwnas" and r["select"] == "random"]
+        log(f"{prior_name:>6} -> {target:<14} n={n:<5} hwnas ρ {np.mean([r['rho'] for r in done]):.3f} "
+            f"({done[-1]['regime']}, {np.mean([r['fit_s'] for r in done]):.2f} s)")
+    return rows
+
+
+def fit_scaling(prior: Any, sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)) -> dict[int, float]:
+    """Seconds of one hwnas fit (all regimes, with a prior) against n: random archs, prior-shaped timings."""
+    from hwnas.profiler.enumerate import arch_text, random_archs
+
+    archs = [arch_text(SPACE, a) for a in random_archs(SPACE, max(sizes), seed=7)]
+    rng = np.random.default_rng(7)
+    y = predict_many(prior, SPACE, archs) * rng.lognormal(0, 0.05, len(archs)) + 0.5
+    out = {}
+    for n in sizes:
+        t0 = time.perf_counter()
+        NetworkTransfer(SPACE, prior).fit(archs[:n], y[:n])
+        out[n] = time.perf_counter() - t0
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    zoo = load_zoo()
+    print("test-retest ρ (same networks, two passes):", {k: round(v, 3) for k, v in retest().items()})
+    priors = {name: prior_model(zoo[name], name) for name in PRIORS}
+    print("fit seconds against n:", {n: round(t, 2) for n, t in fit_scaling(priors["ort1"]).items()})
+    rows: list[dict[str, Any]] = []
+    for target, frame in zoo.items():
+        rows += run_pair("none", None, target, frame, args.draws, print)
+        for pname, prior in priors.items():
+            if pname == target or DERIVED.get(target) == pname:
+                continue
+            rows += run_pair(pname, prior, target, frame, args.draws, print)
+    if args.json:
+        args.json.write_text(json.dumps(rows))
+    from benchmarks.suites.bench_transfer_table import table
+
+    print(table(pd.DataFrame(rows)))
+
+
+if __name__ == "__main__":
+    main()

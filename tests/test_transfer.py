@@ -1,0 +1,180 @@
+"""Transfer from whole-network timings: the closed-form CV, the regime hierarchy, robustness, selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwnas.latency_models import metrics
+from hwnas.latency_models.fastfields import fast_networks_fields, predict_many
+from hwnas.latency_models.io import model_from_json, model_to_json
+from hwnas.latency_models.network import fit_latency_model, networks_fields
+from hwnas.latency_models.ridge import RidgeCV
+from hwnas.latency_models.selection import suggest
+from hwnas.latency_models.transfer import NetworkTransfer, fit_from_networks, fit_transfer
+from hwnas.search.space import InputError, get_space
+from latency_synth import block_ms, blocks_frame, network_ms, random_archs
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return get_space("fbnet-cifar")
+
+
+@pytest.fixture(scope="module")
+def prior(cifar):
+    rng = np.random.default_rng(0)
+    specs = cifar.unique_blocks()
+    return fit_latency_model(blocks_frame(specs, block_ms(specs, rng)), None, cifar.name, "dev-a")
+
+
+@pytest.fixture(scope="module")
+def archs(cifar):
+    return random_archs(cifar, 700, np.random.default_rng(1))
+
+
+def _layers(archs: list[str]) -> np.ndarray:
+    return np.array([sum(op != "skip" for op in a.split("-")) for a in archs], dtype=float)
+
+
+# --------------------------------------------------------------------------- ridge
+
+
+def test_closed_form_leave_one_out_equals_refitting_without_each_row():
+    rng = np.random.default_rng(0)
+    for n, p in ((30, 6), (8, 20)):  # more rows than columns, and an interpolating fit
+        Z, t = rng.random((n, p)), 1 + rng.normal(0, 0.1, n)
+        pen = np.r_[1e-8, np.ones(p - 1)]
+        r = RidgeCV(pen=pen, robust=False).fit(Z, t)
+        for lam in (1e-3, 0.01, 3.0):
+            loo = r._path(r._svd(Z, np.ones(n)), t, np.ones(n), np.array([lam]))[0]
+            A = Z / np.sqrt(pen)
+            brute = []
+            for i in range(n):
+                keep = np.arange(n) != i
+                th = np.linalg.solve(A[keep].T @ A[keep] + lam * np.eye(p), A[keep].T @ t[keep]) / np.sqrt(pen)
+                brute.append(t[i] - Z[i] @ th)
+            np.testing.assert_allclose(loo, brute, rtol=1e-5, atol=1e-8)
+
+
+def test_grid_widens_past_an_edge_that_wins():
+    rng = np.random.default_rng(1)
+    Z = rng.random((40, 3))
+    t = Z @ np.array([1.0, 2.0, 3.0])  # noiseless: the least regularisation wins
+    r = RidgeCV(robust=False).fit(Z, t)
+    assert r.lambda_ < min(r.grid)
+
+
+def test_ridge_rejects_bad_parameters():
+    with pytest.raises(InputError, match="pen"):
+        RidgeCV(pen=np.array([1.0, 0.0])).fit(np.ones((5, 2)), np.ones(5))
+    with pytest.raises(InputError, match="rows"):
+        RidgeCV().fit(np.ones((5, 2)), np.ones(4))
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def test_fast_fields_and_batch_prediction_equal_the_general_path(cifar, prior, archs):
+    some = archs[:50]
+    f1, i1 = fast_networks_fields(cifar, some)
+    f2, i2 = networks_fields(cifar, some)
+    assert np.array_equal(f1, f2) and np.array_equal(i1, i2)
+    np.testing.assert_allclose(predict_many(prior, cifar, some), prior.predict_networks(cifar, some), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- regimes
+
+
+def test_few_timings_of_a_rescaled_prior_choose_a_scale(cifar, prior, archs):
+    rng = np.random.default_rng(2)
+    y = 2.0 * prior.predict_networks(cifar, archs[:10]) * np.exp(rng.normal(0, 0.02, 10))
+    est = NetworkTransfer(cifar, prior).fit(archs[:10], y)
+    assert est.regime_ in ("scale", "affine")
+    assert "scale" in est.model_.metrics["networks_fit"]["note"] or est.regime_ == "affine"
+    held = archs[100:300]
+    pred = est.predict(held)
+    np.testing.assert_allclose(pred / prior.predict_networks(cifar, held), 2.0, rtol=0.05)
+
+
+def test_per_layer_launch_cost_is_learned_from_ten_timings(cifar, prior, archs):
+    """A target whose cost is mostly a fixed time per non-skip layer (eager PyTorch, GPUs)."""
+    rng = np.random.default_rng(3)
+    y = 0.3 * prior.predict_networks(cifar, archs) + 0.4 * _layers(archs) * np.exp(rng.normal(0, 0.01, len(archs)))
+    held = slice(100, None)
+    moved = fit_transfer(prior, cifar, archs[:10], y[:10], "eager")
+    rho = metrics.spearman(predict_many(moved, cifar, archs[held]), y[held])
+    rho_prior = metrics.spearman(prior.predict_networks(cifar, archs[held]), y[held])
+    assert rho >= 0.9 and rho > rho_prior + 0.1
+    assert moved.metrics["networks_fit"]["regime"] in ("corrected", "layer")
+
+
+def test_many_timings_of_a_table_sum_device_become_a_per_layer_model(cifar, prior, archs):
+    """An accelerator whose network latency is a sum of per-block table entries (HW-NAS-Bench's are)."""
+    rng = np.random.default_rng(4)
+    cost = {s.key: rng.uniform(0.05, 0.5) for s in cifar.unique_blocks()}
+    y = np.array([1.0 + sum(cost[s.key] for s in cifar.blocks(tuple(a.split("-")))) for a in archs])
+    model = fit_transfer(prior, cifar, archs[:500], y[:500], "accel")
+    assert model.metrics["networks_fit"]["regime"] == "layer"
+    assert metrics.within(predict_many(model, cifar, archs[500:]), y[500:], 2) == 1.0
+
+
+def test_outliers_and_whole_ms_rounding_are_fitted_robustly(cifar, prior, archs):
+    rng = np.random.default_rng(5)
+    y = 20 * prior.predict_networks(cifar, archs) + 3.0
+    noisy = np.round(y[:40])
+    noisy[rng.choice(40, 4, replace=False)] *= 3.0  # a tenth of the timings hit by foreign load
+    held = slice(100, None)
+    robust = fit_transfer(prior, cifar, archs[:40], noisy, "phone")
+    plain = fit_transfer(prior, cifar, archs[:40], noisy, "phone", robust=False)
+    err_r = metrics.rmspe(predict_many(robust, cifar, archs[held]), y[held])
+    err_p = metrics.rmspe(predict_many(plain, cifar, archs[held]), y[held])
+    assert err_r < 5.0 and err_r < err_p
+    assert robust.metrics["networks_fit"]["outliers_downweighted"] >= 4
+
+
+def test_two_priors_combine_into_a_better_predictor(cifar, prior, archs):
+    rng = np.random.default_rng(6)
+    other = fit_latency_model(blocks_frame(cifar.unique_blocks(), rng.uniform(0.01, 0.3, len(cifar.unique_blocks()))),
+                              None, cifar.name, "dev-c")
+    y = prior.predict_networks(cifar, archs) + other.predict_networks(cifar, archs)
+    held = slice(100, None)
+    both = fit_transfer([prior, other], cifar, archs[:20], y[:20], "mix")
+    one = fit_transfer(prior, cifar, archs[:20], y[:20], "mix")
+    assert metrics.rmspe(predict_many(both, cifar, archs[held]), y[held]) < 1.0
+    assert (metrics.rmspe(predict_many(both, cifar, archs[held]), y[held])
+            < metrics.rmspe(predict_many(one, cifar, archs[held]), y[held]))
+    assert model_from_json(model_to_json(both)).predict_networks(cifar, archs[:5]) == pytest.approx(
+        both.predict_networks(cifar, archs[:5]))
+
+
+def test_repeated_architectures_with_different_timings_are_accepted(cifar, prior, archs):
+    a = archs[:8] + archs[:3]
+    y = np.r_[prior.predict_networks(cifar, archs[:8]), 1.1 * prior.predict_networks(cifar, archs[:3])]
+    model = fit_from_networks(cifar, a, y, "rep")
+    assert np.isfinite(model.metrics["networks_fit"]["loo_rmspe"])
+
+
+def test_transfer_rejects_bad_parameters(cifar, prior, archs):
+    with pytest.raises(InputError, match="regimes"):
+        NetworkTransfer(cifar, prior, regimes=("wild",)).fit(archs[:5], np.ones(5))
+    with pytest.raises(InputError, match="priors\\[0\\]"):
+        NetworkTransfer(cifar, ["not a model"]).fit(archs[:5], np.ones(5))
+    with pytest.raises(InputError, match="at least one prior"):
+        fit_transfer([], cifar, archs[:5], np.ones(5), "x")
+    with pytest.raises(InputError, match="not fitted"):
+        NetworkTransfer(cifar, prior).predict(archs[:2])
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_suggest_picks_distinct_spread_networks_deterministically(cifar, prior, archs):
+    idx = suggest(cifar, prior, archs, 10)
+    assert len(set(idx)) == 10 and idx == suggest(cifar, prior, archs, 10)
+    layers = _layers([archs[i] for i in idx])
+    assert np.ptp(layers) >= 0.5 * np.ptp(_layers(archs))  # the count of launched layers is spread
+    with pytest.raises(InputError, match="n must"):
+        suggest(cifar, prior, archs, 0)
+    with pytest.raises(InputError, match="exceeds"):
+        suggest(cifar, prior, archs[:3], 5)
