@@ -74,7 +74,7 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
 
 def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas.db", *, archs: str | None = None,
                     blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
-                    remeasure: bool = False, retries: int = 1, ray: str | None = None,
+                    priors: Sequence[PathLike] = (), remeasure: bool = False, retries: int = 1, ray: str | None = None,
                     on_progress: Callable[[Any], None] | None = None) -> list["DeviceSummary"]:
     """Measure on every device into the store; one summary per device (a failed device says why)."""
     from hwnas.devices.uri import parse_uri
@@ -90,7 +90,7 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
         raise InputError("the same `device` is given twice")
     for uri in devices:
         parse_uri(uri)  # a malformed URI fails before any work starts
-    items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit)
+    items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
     with Store(Path(store)) as st:
         if ray:
             from hwnas.profiler.farm import run_farm

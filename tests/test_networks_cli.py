@@ -124,13 +124,13 @@ def test_fit_with_two_priors_then_evaluate_against_a_timings_csv(cli, models, ti
 
 
 def test_suggest_returns_networks_that_differ_from_random_and_wires_into_profile(models):
-    from hwnas.commands.profile import _items
+    from hwnas.api import plan
 
     picked = suggest_archs(SPACE, 6, [models[0]], seed=3)
     assert len({"-".join(a) for a in picked}) == 6
-    items = _items(SPACE.name, 0, 3, "suggest:6", False, None, [Path(models[0])])
+    items = plan(SPACE.name, archs="suggest:6", blocks=False, seed=3, priors=[Path(models[0])])
     assert [i.arch for i in items] == [tuple(a) for a in picked]
     with pytest.raises(InputError, match="suggest:N"):
-        _items(SPACE.name, 0, 3, "suggest:x", False, None, [])
-    with pytest.raises(InputError, match="only with --archs suggest"):
-        _items(SPACE.name, 0, 3, "random:3", False, None, [Path(models[0])])
+        plan(SPACE.name, archs="suggest:x", blocks=False, seed=3)
+    with pytest.raises(InputError, match="only with `archs` suggest"):
+        plan(SPACE.name, archs="random:3", blocks=False, seed=3, priors=[Path(models[0])])
