@@ -22,22 +22,29 @@ from hwnas.devices.registry import open_device
 from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
+from hwnas.profiler.steady import Steadiness, SteadyRun, measure_options
 from hwnas.profiler.store import Store, canonical_uri
 from hwnas.search.space import InputError
 
-__all__ = ["DEFAULT_MAX_SECONDS", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
+__all__ = ["DEFAULT_MAX_SECONDS", "Steadiness", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
            "build_module", "measure_item", "run_device", "run_local"]
 
 #: Per-block time cap when the URI names none: a full fbnet-cifar profile then takes minutes.
 DEFAULT_MAX_SECONDS = 1.0
 
 
-def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS) -> DeviceURI:
-    """Parse a URI, giving it the profiler's per-block time cap unless it sets its own."""
+def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS,
+                min_seconds: float | None = None) -> DeviceURI:
+    """Parse a URI, giving it the profiler's per-block time cap (and, with passes, each pass's
+    share of the minimum timing) unless it sets its own."""
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
+    extra: dict[str, Any] = {}
     if parsed.option("max_seconds") is None:
-        parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options),
-                                                                   "max_seconds": max_seconds}.items())))
+        extra["max_seconds"] = max_seconds
+    if min_seconds is not None and parsed.option("min_seconds") is None and parsed.option("runs") is None:
+        extra["min_seconds"] = min_seconds
+    if extra:
+        parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options), **extra}.items())))
     return parsed
 
 
@@ -52,6 +59,7 @@ class Progress:
     state: str = "measuring"  # measuring | cooling | done | stopped | failed
     temp_c: float | None = None
     round: int = 1
+    note: str = ""  # the drift line (reference speed, re-queues), when the steady loop runs
 
 
 @dataclass
@@ -69,6 +77,7 @@ class DeviceSummary:
     wall_s: float = 0.0
     loop_s: float = 0.0  # time inside the timed loops (warm-up + timed runs)
     device_s: float = 0.0  # time inside Device.measure (export/load, loop, statistics)
+    steady: dict[str, Any] = field(default_factory=dict)  # passes, re-queues, scaling, the speed curve
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -190,17 +199,33 @@ class DevicePlan:
         self.summary.flagged = list(self.schedule.flagged)
         return decision
 
-    def progress(self, current: str = "", state: str = "measuring", temp: float | None = None) -> Progress:
+    def progress(self, current: str = "", state: str = "measuring", temp: float | None = None,
+                 note: str = "") -> Progress:
         return Progress(self.summary.device, self.summary.skipped + self.schedule.done, self.summary.total,
-                        current, state, temp, self.schedule.round)
+                        current, state, temp, self.schedule.round, note)
+
+    def put(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
+        """Store an item's believed value (the steady loop's combined passes)."""
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=flagged)
+        self.summary.measured += 1
+        if flagged:
+            self.summary.flagged.append(item.key)
 
 
 def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasure: bool = False,
                max_attempts: int = 2, guard: ThermalGuard | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               stop: threading.Event | None = None) -> DeviceSummary:
-    """Measure every item not yet in the store on one device; a failing device ends only its own run."""
-    parsed = profile_uri(uri)
+               stop: threading.Event | None = None, steadiness: Steadiness | None = None) -> DeviceSummary:
+    """Measure every item not yet in the store on one device; a failing device ends only its own run.
+
+    `steadiness` (default: every mechanism on) runs the steady loop of
+    `hwnas.profiler.steady`; `Steadiness.off()` runs the plain one-pass loop.
+    """
+    steadiness = Steadiness() if steadiness is None else steadiness
+    parsed = profile_uri(uri, min_seconds=_pass_min_seconds(uri, steadiness))
     label = uri if isinstance(uri, str) else canonical_uri(str(uri))
     guard = guard or ThermalGuard()
     emit = on_progress or (lambda p: None)
@@ -215,6 +240,14 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             plan = DevicePlan(store, parsed, device.identity, info, items, remeasure, max_attempts, label)
         except InputError as exc:
             return DeviceSummary(label, total=len(items), failed=str(exc))
+        if steadiness.active:
+            try:
+                _run_steady(device, plan, guard, emit, stop, steadiness)
+            except DeviceError as exc:
+                plan.summary.failed = str(exc)
+                emit(plan.progress("", "failed", None))
+            plan.summary.wall_s = time.perf_counter() - t0
+            return plan.summary
         last = device.thermal()
         temp = max_temp(last)
         emit(plan.progress(temp=temp))
@@ -240,9 +273,54 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
     return plan.summary
 
 
+def _pass_min_seconds(uri: str | DeviceURI, steadiness: Steadiness) -> float | None:
+    """Each pass's share of the protocol's minimum timing, so that passes cost no more device time."""
+    from hwnas.devices.protocol import Policy
+
+    return measure_options(steadiness, Policy.min_seconds).get("min_seconds")
+
+
+def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Callable[[Progress], None],
+                stop: threading.Event | None, steadiness: Steadiness) -> None:
+    """The steady loop (passes, reference, re-queues) on one open device, reporting progress."""
+    todo = list(plan.schedule.items)
+    state = {"current": "", "note": "", "done": 0, "last": None}
+    summary = plan.summary
+
+    def progress(st: str = "measuring") -> Progress:
+        return Progress(summary.device, summary.skipped + summary.measured, summary.total, state["current"], st,
+                        max_temp(state["last"]), run.stats["passes"] + 1 if st == "measuring" else 1,
+                        state["note"])
+
+    def measure(item: Item) -> Measurement:
+        m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"])
+        state["last"] = m.thermal_after
+        summary.loop_s += loop_seconds(m)
+        summary.device_s += float(m.extra.get("measure_s", 0.0))
+        return m
+
+    def notify(kind: str, text: str) -> None:
+        if kind in ("drift", "cooling"):
+            state["note"] = text
+        emit(progress("cooling" if kind == "cooling" else "measuring"))
+
+    def on_item(item: Item) -> None:
+        state["current"] = item.label
+        emit(progress())
+
+    run = SteadyRun(device, plan.store, plan.identity, todo, measure, plan.put, steadiness, notify, stop)
+    emit(progress())
+    finished = run.run(on_item)
+    summary.steady = run.summary()
+    summary.retried = run.stats["requeued"] + run.stats["extra_pass_items"]
+    state["current"] = ""
+    emit(progress("done" if finished else "stopped"))
+
+
 def run_local(uris: list[str], store: Store, items: list[Item], *, remeasure: bool = False,
               max_attempts: int = 2, guard: ThermalGuard | None = None,
-              on_progress: Callable[[Progress], None] | None = None) -> list[DeviceSummary]:
+              on_progress: Callable[[Progress], None] | None = None,
+              steadiness: Steadiness | None = None) -> list[DeviceSummary]:
     """One worker thread per device, all writing into the one store (its lock serializes writes).
 
     Ctrl-C stops every worker after its block in flight; what was measured stays.
@@ -251,13 +329,14 @@ def run_local(uris: list[str], store: Store, items: list[Item], *, remeasure: bo
     if len(uris) == 1:
         try:
             return [run_device(uris[0], store, items, remeasure=remeasure, max_attempts=max_attempts, guard=guard,
-                               on_progress=on_progress, stop=stop)]
+                               on_progress=on_progress, stop=stop, steadiness=steadiness)]
         except KeyboardInterrupt:
             stop.set()
             raise
     with ThreadPoolExecutor(max_workers=len(uris), thread_name_prefix="hwnas-profile") as pool:
         futures = [pool.submit(run_device, u, store, items, remeasure=remeasure, max_attempts=max_attempts,
-                               guard=guard, on_progress=on_progress, stop=stop) for u in uris]
+                               guard=guard, on_progress=on_progress, stop=stop, steadiness=steadiness)
+                   for u in uris]
         try:
             return [f.result() for f in futures]
         except KeyboardInterrupt:

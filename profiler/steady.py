@@ -1,0 +1,271 @@
+"""The profile loop that holds on a busy or throttling device: passes, a reference, re-queues.
+
+    pass 1: every item once, in a shuffled order (blocks and networks mixed)
+            every `interval` items the reference is timed; the batch it closes is
+            believed, re-queued (the reference left its band) or scaled (the drift persisted)
+    pass 2: the same, in another order
+    more:   only the items whose passes disagree by more than `agree`, or never settled
+    store:  each item's passes combined by the median, flagged if they still disagree
+
+Every pass and every reference timing goes into the store's history tables
+(`hwnas.profiler.history`), so the estimate can be redone later.  The plain
+one-pass loop of `hwnas.profiler.worker` remains what `Steadiness.off()` runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hwnas.devices.base import Device, DeviceError, Measurement
+from hwnas.profiler import history
+from hwnas.profiler.drift import DriftPolicy, SpeedCurve, Verdict
+from hwnas.profiler.enumerate import Item
+from hwnas.profiler.passes import PassValue, combine, disagree, reference_item, shuffled
+
+__all__ = ["Steadiness", "SteadyRun", "measure_options"]
+
+
+@dataclass(frozen=True)
+class Steadiness:
+    """Which of the steadiness mechanisms run, and their knobs. Each is on by default.
+
+    Off switches: `passes=1` (one pass, no agreement check), `reference=False`
+    (no speed curve, nothing re-queued or scaled); `Steadiness.off()` is both,
+    i.e. the plain loop of earlier versions.
+    """
+
+    passes: int = 2
+    max_passes: int = 4
+    agree: float = 0.05  # passes further apart than this (relative) get another pass
+    reference: bool = True
+    interval: int = 10  # items between two reference timings
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
+    max_requeues: int = 3  # an item re-queued more often is taken as is, flagged
+    max_wait_s: float = 300.0
+    wait_poll_s: float = 5.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError(f"passes must be >= 1, got {self.passes}")
+        if self.max_passes < self.passes:
+            object.__setattr__(self, "max_passes", self.passes)
+        if self.interval < 1:
+            raise ValueError(f"interval must be >= 1, got {self.interval}")
+        if not self.agree > 0:
+            raise ValueError(f"agree must be > 0, got {self.agree}")
+
+    @classmethod
+    def off(cls) -> "Steadiness":
+        """One pass and no reference: what the profiler did before these mechanisms."""
+        return cls(passes=1, max_passes=1, reference=False)
+
+    @property
+    def active(self) -> bool:
+        return self.passes > 1 or self.max_passes > 1 or self.reference
+
+
+def _scaled(m: Measurement, scale: float) -> dict[str, Any]:
+    from hwnas.profiler.worker import stats_of
+
+    stats = stats_of(m)
+    if scale != 1.0:
+        for k in ("median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms"):
+            if stats.get(k) is not None:
+                stats[k] = stats[k] / scale
+    return stats
+
+
+@dataclass
+class SteadyRun:
+    """One device's steady profile: drives `measure(item)`, judges by the speed curve, stores the result.
+
+    `measure` times one item (the worker's `measure_item`, bound to its device);
+    `put(item, stats, flagged)` stores the believed value.  The clock and sleep
+    are parameters so that a test drives time.
+    """
+
+    device: Device
+    store: Any
+    identity: str
+    items: list[Item]
+    measure: Callable[[Item], Measurement]
+    put: Callable[[Item, dict[str, Any], bool], None]
+    options: Steadiness = field(default_factory=Steadiness)
+    notify: Callable[[str, str], None] = lambda state, text: None
+    stop: threading.Event | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    run_id: str = field(default_factory=history.new_run_id)
+    values: dict[str, list[PassValue]] = field(default_factory=dict)
+    requeues: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=lambda: {"requeued": 0, "scaled": 0, "waited_s": 0.0,
+                                                           "passes": 0, "extra_pass_items": 0,
+                                                           "reference_timings": 0, "drift_events": 0})
+    stored: int = 0
+    flagged: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.curve = SpeedCurve(self.options.drift)
+        self.ref = reference_item(self.items) if self.options.reference else None
+        self._thermal_known = self.device.thermal() is not None
+        history.ensure_tables(self.store)
+
+    # -- the reference -----------------------------------------------------------
+    def _time_reference(self) -> tuple[float, Measurement]:
+        assert self.ref is not None
+        m = self.measure(self.ref)
+        self.stats["reference_timings"] += 1
+        return self.clock(), m
+
+    def _baseline(self) -> None:
+        while not self.curve.ready:
+            t, m = self._time_reference()
+            self.curve.add_baseline(t, m.median_ms)
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, None, "baseline")
+
+    def _check(self) -> Verdict:
+        t, m = self._time_reference()
+        verdict = self.curve.judge(t, m.median_ms, self._thermal_known)
+        history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, verdict.ratio,
+                              verdict.action)
+        if verdict.action != "accept" or verdict.scale != 1.0:
+            self.stats["drift_events"] += 1
+            self.notify("drift", f"drift: {self.curve.line()} -> {verdict.action}"
+                        + (f" ({verdict.reason})" if verdict.reason else ""))
+        return verdict
+
+    def _cool_down(self) -> None:
+        """Wait (thermal status polled, reference re-timed) until the speed is back in band or the wait runs out."""
+        waited = 0.0
+        while waited < self.options.max_wait_s and not (self.stop and self.stop.is_set()):
+            self.notify("cooling", f"drift: cooling down ({waited:.0f}/{self.options.max_wait_s:.0f} s)")
+            self.sleep(self.options.wait_poll_s)
+            waited += self.options.wait_poll_s
+            reading = self.device.thermal()
+            if reading and reading.get("throttled"):
+                continue
+            t, m = self._time_reference()
+            ratio = self.curve.observe(t, m.median_ms, "cooling")
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, ratio, "cooling")
+            if self.curve.in_band(ratio):
+                break
+        self.stats["waited_s"] += waited
+        if waited >= self.options.max_wait_s:
+            self.curve.give_up_waiting()
+
+    # -- one pass ----------------------------------------------------------------
+    def _settle_batch(self, batch: list[tuple[Item, float, Measurement]], pass_no: int, verdict: Verdict | None,
+                      queue: list[Item]) -> None:
+        for item, t, m in batch:
+            action = verdict.action if verdict else "accept"
+            if action != "accept" and self.requeues.get(item.key, 0) >= self.options.max_requeues:
+                action = "accept-unchecked"
+            if action in ("accept", "accept-unchecked"):
+                scale = verdict.scale if verdict and action == "accept" else 1.0
+                self.values.setdefault(item.key, []).append(
+                    PassValue(pass_no, m.median_ms / scale, bool(m.settled) and action == "accept", scale, t, m))
+                if scale != 1.0:
+                    self.stats["scaled"] += 1
+                verdict_text = "scaled" if scale != 1.0 else ("accepted" if action == "accept" else "unchecked")
+            else:
+                self.requeues[item.key] = self.requeues.get(item.key, 0) + 1
+                self.stats["requeued"] += 1
+                queue.append(item)
+                verdict_text, scale = "requeued", 1.0
+            history.put_pass(self.store, self.identity, self.run_id, item.key, item.kind, pass_no, t, m,
+                             verdict_text, scale, verdict.reason if verdict else "")
+
+    def _pass(self, pass_no: int, todo: list[Item], on_item: Callable[[Item], None]) -> bool:
+        """One pass over `todo`; False when stopped."""
+        queue = shuffled(todo, self.options.seed * 1000 + pass_no)
+        batch: list[tuple[Item, float, Measurement]] = []
+        while queue or batch:
+            if self.stop and self.stop.is_set():
+                return False
+            if queue:
+                item = queue.pop(0)
+                on_item(item)
+                m = self.measure(item)
+                batch.append((item, self.clock(), m))
+            if self.ref is None:
+                self._settle_batch(batch, pass_no, None, queue)
+                batch = []
+            elif len(batch) >= self.options.interval or not queue:
+                verdict = self._check()
+                self._settle_batch(batch, pass_no, verdict, queue)
+                batch = []
+                if verdict.action == "wait":
+                    self._cool_down()
+        return True
+
+    # -- the whole run -----------------------------------------------------------
+    def _next_todo(self, pass_no: int, items: list[Item]) -> list[Item]:
+        if pass_no <= self.options.passes:
+            return items
+        if pass_no > self.options.max_passes:
+            return []
+        out = []
+        for item in items:
+            vals = self.values.get(item.key, [])
+            medians = [v.median_ms for v in vals]
+            if not vals or disagree(medians, self.options.agree) or not any(v.settled for v in vals):
+                out.append(item)
+        self.stats["extra_pass_items"] += len(out)
+        return out
+
+    def _finish(self, item: Item) -> None:
+        vals = self.values.get(item.key)
+        if not vals:
+            return
+        medians = [v.median_ms for v in vals]
+        estimate = combine(medians)
+        rep = min(vals, key=lambda v: abs(v.median_ms - estimate))
+        stats = _scaled(rep.measurement, rep.scale)
+        stats["median_ms"] = estimate
+        stats["settled"] = any(v.settled for v in vals)
+        flagged = (not stats["settled"]) or disagree(medians, self.options.agree)
+        if flagged:
+            self.flagged.append(item.key)
+        self.put(item, stats, flagged)
+        self.stored += 1
+
+    def run(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
+        """Measure every item to a believed value; False when stopped (what was finished is stored)."""
+        if not self.items:
+            return True
+        if self.ref is not None:
+            self._baseline()
+        pass_no, todo = 1, list(self.items)
+        while todo:
+            self.notify("pass", f"pass {pass_no}: {len(todo)} items")
+            if not self._pass(pass_no, todo, on_item):
+                return False
+            self.stats["passes"] = pass_no
+            pass_no += 1
+            nxt = self._next_todo(pass_no, todo if pass_no > self.options.passes else self.items)
+            done = {i.key for i in nxt}
+            for item in todo:
+                if item.key not in done:
+                    self._finish(item)
+            todo = nxt
+        return True
+
+    def summary(self) -> dict[str, Any]:
+        """What the mechanisms did: for the CLI summary, the store's readers and the benchmark."""
+        out = dict(self.stats)
+        out["reference"] = self.ref.key if self.ref is not None else None
+        out["baseline_ms"] = self.curve.baseline_ms
+        out["curve"] = [dict(p) for p in self.curve.points]
+        return out
+
+
+def measure_options(options: Steadiness, base_min_seconds: float) -> dict[str, float]:
+    """URI options that give each pass its share of the per-item timing budget (passes cost no more time)."""
+    if options.passes <= 1:
+        return {}
+    return {"min_seconds": base_min_seconds / options.passes}
+

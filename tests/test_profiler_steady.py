@@ -1,0 +1,168 @@
+"""The steady profile loop against a device whose speed changes: passes, reference, re-queue, scaling.
+
+`SpeedDevice` is a real `Device` (scheme `speedfake`) whose every item has a
+true latency (from its key) multiplied by the device's current slowdown; the
+slowdown follows a script over the number of measurements taken, so a test
+says exactly when the device halves its speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+
+from hwnas.devices.base import Device
+from hwnas.devices.protocol import summarize
+from hwnas.devices.registry import register_device
+from hwnas.profiler import history
+from hwnas.profiler.drift import DriftPolicy, SpeedCurve
+from hwnas.profiler.enumerate import block_items
+from hwnas.profiler.passes import combine, disagree, reference_item
+from hwnas.profiler.steady import Steadiness
+from hwnas.profiler.store import Store
+from hwnas.profiler.worker import run_device
+from hwnas.search.space import get_space
+
+STATE = {"calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+_lock = threading.Lock()
+
+
+def true_ms(key: str) -> float:
+    """The device's true latency of an item at full speed: 0.1 .. 2.1 ms, fixed by the key."""
+    return 0.1 + int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) % 2000 / 1000.0
+
+
+class SpeedDevice(Device):
+    def info(self):
+        return {"cpu": "Speed fake", "hardware_id": "speedfake", "runtime": self.uri.runtime,
+                "runtime_version": "1"}
+
+    def prepare(self, artifact):
+        return artifact
+
+    def thermal(self):
+        if not STATE["thermal"]:
+            return None
+        return {"temps_c": {"cpu": 80.0 if STATE["throttle"] else 40.0}, "throttled": STATE["throttle"]}
+
+    def measure(self, module_or_file, input_shape=None, key=None):
+        with _lock:
+            n = STATE["calls"] = STATE["calls"] + 1
+        slow = (STATE["slow_from"] is not None and n >= STATE["slow_from"]
+                and (STATE["slow_until"] is None or n < STATE["slow_until"]))
+        base = true_ms(key) * (STATE["factor"] if slow else 1.0)
+        samples = [base * (1 + 0.002 * ((i * 7) % 5 - 2)) for i in range(30)]
+        return summarize(samples, warmup=2, settled=True)
+
+
+register_device("speedfake")(SpeedDevice)
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    STATE.update(calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    yield
+
+
+@pytest.fixture
+def items():
+    return block_items(get_space("fbnet-cifar").unique_blocks()[:40])
+
+
+def _table_errors(store: Store) -> list[float]:
+    df = store.blocks("speedfake")
+    return [abs(row.median_ms / true_ms(row.block_key) - 1) for row in df.itertuples()]
+
+
+def test_speed_halving_midway_is_detected_remeasured_and_the_table_is_true(tmp_path, items):
+    """The device slows 2x a third of the way in, for good: re-queued first, then scaled by the ratio."""
+    STATE["slow_from"] = 35  # after the baseline and ~30 items of pass 1
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items)
+        assert summary.failed is None and summary.measured == len(items)
+        steady = summary.steady
+        assert steady["drift_events"] >= 1 and steady["requeued"] > 0 and steady["scaled"] > 0
+        errors = _table_errors(st)
+        assert len(errors) == len(items) and max(errors) < 0.05
+        passes = history.passes(st, "speedfake")
+        refs = history.references(st, "speedfake")
+        assert set(passes["verdict"]) >= {"accepted", "requeued", "scaled"}
+        assert (refs["ratio"].dropna() > 1.5).any() and refs["timestamp"].is_monotonic_increasing
+        # every item has at least the two passes, each with its own timestamp
+        accepted = passes[passes["verdict"] != "requeued"].groupby("item_key")["pass_no"].nunique()
+        assert (accepted >= 2).all()
+
+
+def test_transient_slowdown_is_requeued_not_scaled(tmp_path, items):
+    """A burst of 8 slow measurements: what was timed in it is measured again, nothing is scaled."""
+    STATE.update(slow_from=20, slow_until=28)
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items)
+        assert summary.steady["requeued"] > 0 and summary.steady["scaled"] == 0
+        assert max(_table_errors(st)) < 0.02
+
+
+def test_without_the_mechanisms_the_halving_lands_in_the_table(tmp_path, items):
+    """The off switch runs the plain loop: the same halving then corrupts the table (the test's control)."""
+    STATE["slow_from"] = 20
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items, steadiness=Steadiness.off())
+        assert summary.steady == {}
+        errors = _table_errors(st)
+        assert sum(e > 0.5 for e in errors) >= 15
+        assert history.passes(st).empty  # an old-style run keeps no pass history
+
+
+def test_thermal_device_cools_down_instead_of_scaling(tmp_path, items):
+    """A device that reports its thermal state is waited for, not scaled; the wait is recorded."""
+    STATE.update(thermal=True, slow_from=20, slow_until=50)
+    sleeps: list[float] = []
+    opts = Steadiness(max_wait_s=30.0, wait_poll_s=5.0)
+    with Store(tmp_path / "s.db") as st:
+        import hwnas.profiler.steady as steady_mod
+
+        orig = steady_mod.SteadyRun.__post_init__
+
+        def patched(self):
+            orig(self)
+            self.sleep = sleeps.append
+        steady_mod.SteadyRun.__post_init__ = patched
+        try:
+            summary = run_device("speedfake", st, items, steadiness=opts)
+        finally:
+            steady_mod.SteadyRun.__post_init__ = orig
+        assert summary.steady["scaled"] == 0 and summary.steady["waited_s"] > 0 and sleeps
+        assert max(_table_errors(st)) < 0.02
+        assert "cooling" in set(history.references(st)["action"])
+
+
+def test_speed_curve_verdicts():
+    curve = SpeedCurve(DriftPolicy(band=0.05, patience=2))
+    for t in range(3):
+        curve.add_baseline(t, 1.0)
+    assert curve.judge(3, 1.02).action == "accept"
+    assert curve.judge(4, 1.5).action == "requeue"  # speed changed during the batch
+    v = curve.judge(5, 1.5)
+    assert v.action == "accept" and v.persistent and v.scale == pytest.approx(1.5)
+    assert curve.judge(6, 1.0).action == "requeue"  # back, but the batch began slow
+    assert curve.judge(7, 1.0).action == "accept"
+    assert "1.00x" in curve.line()
+
+
+def test_combine_and_disagree():
+    assert combine([1.0, 1.1]) == pytest.approx(1.05)
+    assert combine([1.0, 1.02, 3.0]) == pytest.approx(1.02)
+    assert disagree([1.0, 1.2], 0.05) and not disagree([1.0, 1.03], 0.05)
+    assert not disagree([1.0, 1.02, 3.0], 0.05)  # one disturbed pass among agreeing ones is outvoted
+
+
+def test_reference_is_a_median_sized_block(items):
+    ref = reference_item(items)
+    assert ref is not None and ref.spec.op != "skip"
+
+
+def test_old_store_without_history_tables_still_reads(tmp_path):
+    with Store(tmp_path / "old.db") as st:
+        assert history.passes(st).empty and history.references(st).empty
