@@ -11,21 +11,22 @@ because an older hwnas reading a newer file simply ignores them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
 from hwnas.profiler.store import Store
 
-__all__ = ["ensure_tables", "put_pass", "put_reference", "passes", "references", "new_run_id"]
+__all__ = ["ensure_tables", "put_pass", "put_reference", "passes", "references", "new_run_id", "resumable"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS pass_timings (
     device TEXT NOT NULL, run_id TEXT NOT NULL, item_key TEXT NOT NULL, kind TEXT NOT NULL,
     pass_no INTEGER NOT NULL, timestamp REAL NOT NULL, median_ms REAL, ci_halfwidth_ms REAL, n INTEGER,
-    settled INTEGER, scale REAL NOT NULL DEFAULT 1.0, verdict TEXT NOT NULL, reason TEXT);
+    settled INTEGER, scale REAL NOT NULL DEFAULT 1.0, verdict TEXT NOT NULL, reason TEXT, stats TEXT);
 CREATE INDEX IF NOT EXISTS pass_timings_device ON pass_timings (device, item_key);
 CREATE TABLE IF NOT EXISTS reference_timings (
     device TEXT NOT NULL, run_id TEXT NOT NULL, item_key TEXT NOT NULL, timestamp REAL NOT NULL,
@@ -34,7 +35,7 @@ CREATE INDEX IF NOT EXISTS reference_timings_device ON reference_timings (device
 """
 
 _PASS_COLUMNS = ("device", "run_id", "item_key", "kind", "pass_no", "timestamp", "median_ms", "ci_halfwidth_ms",
-                 "n", "settled", "scale", "verdict", "reason")
+                 "n", "settled", "scale", "verdict", "reason", "stats")
 _REF_COLUMNS = ("device", "run_id", "item_key", "timestamp", "median_ms", "ci_halfwidth_ms", "ratio", "action")
 
 
@@ -58,10 +59,16 @@ def _num(v: Any) -> float | None:
 
 
 def put_pass(store: Store, device: str, run_id: str, item_key: str, kind: str, pass_no: int, timestamp: float,
-             m: Any, verdict: str, scale: float = 1.0, reason: str = "") -> None:
-    """One pass of one item: its raw statistics and what the profiler did with it (accepted/requeued/...)."""
+             m: Any, verdict: str, scale: float = 1.0, reason: str = "",
+             stats: Mapping[str, Any] | None = None) -> None:
+    """One pass of one item: its raw statistics and what the profiler did with it (accepted/requeued/...).
+
+    `stats` (the measurement's full statistics, as stored in `blocks`) lets a resumed run
+    rebuild the pass instead of measuring it again.
+    """
     row = (device, run_id, item_key, kind, int(pass_no), float(timestamp), _num(m.median_ms),
-           _num(m.ci_halfwidth_ms), int(m.n), int(bool(m.settled)), float(scale), verdict, reason or None)
+           _num(m.ci_halfwidth_ms), int(m.n), int(bool(m.settled)), float(scale), verdict, reason or None,
+           json.dumps(dict(stats), sort_keys=True, default=str) if stats is not None else None)
     with store._lock, store._db:
         store._db.execute(f"INSERT INTO pass_timings ({', '.join(_PASS_COLUMNS)}) VALUES "
                           f"({', '.join('?' * len(_PASS_COLUMNS))})", row)
@@ -99,3 +106,17 @@ def passes(store: Store, device: str | None = None) -> pd.DataFrame:
 def references(store: Store, device: str | None = None) -> pd.DataFrame:
     """Every reference timing (the speed curve), oldest first; empty for an older store."""
     return _frame(store, "reference_timings", _REF_COLUMNS, device, "timestamp, rowid")
+
+
+def resumable(store: Store, device: str, keys: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Accepted passes (with their statistics) of items not yet stored: what a resumed profile reuses."""
+    df = passes(store, device) if keys else pd.DataFrame()
+    out: dict[str, list[dict[str, Any]]] = {}
+    if df.empty:
+        return out
+    df = df[df["verdict"].isin(("accepted", "scaled")) & df["item_key"].isin(keys) & df["stats"].notna()]
+    for row in df.itertuples(index=False):
+        out.setdefault(row.item_key, []).append(
+            {"timestamp": row.timestamp, "scale": row.scale, "settled": bool(row.settled),
+             "median_ms": row.median_ms, "stats": json.loads(row.stats)})
+    return out

@@ -21,14 +21,14 @@ T = TypeVar("T")
 
 @dataclass
 class PassValue:
-    """One accepted pass of one item: its (scaled) median and the raw measurement behind it."""
+    """One accepted pass of one item: its (scaled) median and the statistics behind it."""
 
     pass_no: int
     median_ms: float
     settled: bool
     scale: float = 1.0
     t: float = 0.0
-    measurement: Any = field(default=None, repr=False)
+    stats: dict = field(default_factory=dict, repr=False)  # the statistics to store, already scaled
 
 
 def combine(values: Sequence[float]) -> float:

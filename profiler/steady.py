@@ -68,10 +68,14 @@ class Steadiness:
         return self.passes > 1 or self.max_passes > 1 or self.reference
 
 
-def _scaled(m: Measurement, scale: float) -> dict[str, Any]:
+def _raw_stats(m: Measurement) -> dict[str, Any]:
     from hwnas.profiler.worker import stats_of
 
-    stats = stats_of(m)
+    return stats_of(m)
+
+
+def _scaled(stats: dict[str, Any], scale: float) -> dict[str, Any]:
+    stats = dict(stats)
     if scale != 1.0:
         for k in ("median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms"):
             if stats.get(k) is not None:
@@ -164,10 +168,12 @@ class SteadyRun:
             action = verdict.action if verdict else "accept"
             if action != "accept" and self.requeues.get(item.key, 0) >= self.options.max_requeues:
                 action = "accept-unchecked"
+            raw = _raw_stats(m)
             if action in ("accept", "accept-unchecked"):
                 scale = verdict.scale if verdict and action == "accept" else 1.0
                 self.values.setdefault(item.key, []).append(
-                    PassValue(pass_no, m.median_ms / scale, bool(m.settled) and action == "accept", scale, t, m))
+                    PassValue(pass_no, m.median_ms / scale, bool(m.settled) and action == "accept", scale, t,
+                              _scaled(raw, scale)))
                 if scale != 1.0:
                     self.stats["scaled"] += 1
                 verdict_text = "scaled" if scale != 1.0 else ("accepted" if action == "accept" else "unchecked")
@@ -177,7 +183,7 @@ class SteadyRun:
                 queue.append(item)
                 verdict_text, scale = "requeued", 1.0
             history.put_pass(self.store, self.identity, self.run_id, item.key, item.kind, pass_no, t, m,
-                             verdict_text, scale, verdict.reason if verdict else "")
+                             verdict_text, scale, verdict.reason if verdict else "", stats=raw)
 
     def _pass(self, pass_no: int, todo: list[Item], on_item: Callable[[Item], None]) -> bool:
         """One pass over `todo`; False when stopped."""
@@ -203,19 +209,12 @@ class SteadyRun:
         return True
 
     # -- the whole run -----------------------------------------------------------
-    def _next_todo(self, pass_no: int, items: list[Item]) -> list[Item]:
-        if pass_no <= self.options.passes:
-            return items
-        if pass_no > self.options.max_passes:
-            return []
-        out = []
-        for item in items:
-            vals = self.values.get(item.key, [])
-            medians = [v.median_ms for v in vals]
-            if not vals or disagree(medians, self.options.agree) or not any(v.settled for v in vals):
-                out.append(item)
-        self.stats["extra_pass_items"] += len(out)
-        return out
+    def _needs_more(self, item: Item) -> bool:
+        vals = self.values.get(item.key, [])
+        if len(vals) < self.options.passes:
+            return True
+        medians = [v.median_ms for v in vals]
+        return disagree(medians, self.options.agree) or not any(v.settled for v in vals)
 
     def _finish(self, item: Item) -> None:
         vals = self.values.get(item.key)
@@ -224,7 +223,7 @@ class SteadyRun:
         medians = [v.median_ms for v in vals]
         estimate = combine(medians)
         rep = min(vals, key=lambda v: abs(v.median_ms - estimate))
-        stats = _scaled(rep.measurement, rep.scale)
+        stats = dict(rep.stats)
         stats["median_ms"] = estimate
         stats["settled"] = any(v.settled for v in vals)
         flagged = (not stats["settled"]) or disagree(medians, self.options.agree)
@@ -233,26 +232,43 @@ class SteadyRun:
         self.put(item, stats, flagged)
         self.stored += 1
 
+    def _resume(self) -> None:
+        """Passes an interrupted run already accepted for these items count: nothing is measured twice."""
+        for key, rows in history.resumable(self.store, self.identity, {i.key for i in self.items}).items():
+            self.values[key] = [PassValue(n + 1, r["median_ms"] / r["scale"], r["settled"], r["scale"],
+                                          r["timestamp"], _scaled(r["stats"], r["scale"]))
+                                for n, r in enumerate(rows)]
+        self.stats["resumed_passes"] = sum(len(v) for v in self.values.values())
+
     def run(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
-        """Measure every item to a believed value; False when stopped (what was finished is stored)."""
-        if not self.items:
-            return True
-        if self.ref is not None:
-            self._baseline()
-        pass_no, todo = 1, list(self.items)
-        while todo:
-            self.notify("pass", f"pass {pass_no}: {len(todo)} items")
-            if not self._pass(pass_no, todo, on_item):
-                return False
-            self.stats["passes"] = pass_no
-            pass_no += 1
-            nxt = self._next_todo(pass_no, todo if pass_no > self.options.passes else self.items)
-            done = {i.key for i in nxt}
-            for item in todo:
-                if item.key not in done:
+        """Measure every item to a believed value; False when stopped (its accepted passes stay in history)."""
+        self._resume()
+        open_items = list(self.items)
+        pass_no = 1
+        while True:
+            for item in open_items:
+                if not self._needs_more(item):
                     self._finish(item)
-            todo = nxt
-        return True
+            open_items = [i for i in open_items if self._needs_more(i)]
+            if not open_items:
+                return True
+            if pass_no > self.options.max_passes:
+                for item in open_items:  # still disagreeing: stored with its median, flagged
+                    self._finish(item)
+                return True
+            if pass_no <= self.options.passes:
+                todo = [i for i in open_items if len(self.values.get(i.key, [])) < pass_no]
+            else:
+                todo = open_items
+                self.stats["extra_pass_items"] += len(todo)
+            if todo:
+                if self.ref is not None and not self.curve.ready:
+                    self._baseline()
+                self.notify("pass", f"pass {pass_no}: {len(todo)} items")
+                if not self._pass(pass_no, todo, on_item):
+                    return False
+                self.stats["passes"] = pass_no
+            pass_no += 1
 
     def summary(self) -> dict[str, Any]:
         """What the mechanisms did: for the CLI summary, the store's readers and the benchmark."""

@@ -25,7 +25,7 @@ from hwnas.profiler.store import Store
 from hwnas.profiler.worker import run_device
 from hwnas.search.space import get_space
 
-STATE = {"calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+STATE = {"fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
 _lock = threading.Lock()
 
 
@@ -50,6 +50,9 @@ class SpeedDevice(Device):
     def measure(self, module_or_file, input_shape=None, key=None):
         with _lock:
             n = STATE["calls"] = STATE["calls"] + 1
+            STATE["keys"].append(key)
+        if STATE["fail_at"] is not None and n >= STATE["fail_at"]:
+            raise ConnectionResetError("device offline")
         slow = (STATE["slow_from"] is not None and n >= STATE["slow_from"]
                 and (STATE["slow_until"] is None or n < STATE["slow_until"]))
         base = true_ms(key) * (STATE["factor"] if slow else 1.0)
@@ -62,7 +65,7 @@ register_device("speedfake")(SpeedDevice)
 
 @pytest.fixture(autouse=True)
 def _reset():
-    STATE.update(calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    STATE.update(fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
     yield
 
 
@@ -166,3 +169,21 @@ def test_reference_is_a_median_sized_block(items):
 def test_old_store_without_history_tables_still_reads(tmp_path):
     with Store(tmp_path / "old.db") as st:
         assert history.passes(st).empty and history.references(st).empty
+
+
+def test_interrupted_steady_run_resumes_from_its_accepted_passes(tmp_path, items):
+    """A device lost mid-pass: the passes already accepted are kept and not measured again."""
+    STATE["fail_at"] = 60
+    with Store(tmp_path / "s.db") as st:
+        first = run_device("speedfake", st, items)
+        assert first.failed and "device offline" in first.failed
+        accepted = set(history.passes(st)["item_key"][history.passes(st)["verdict"] == "accepted"])
+        assert accepted
+        STATE.update(fail_at=None, keys=[])
+        second = run_device("speedfake", st, items)
+        assert second.failed is None and second.measured == len(items)
+        assert second.steady["resumed_passes"] >= len(accepted)
+        ref = second.steady["reference"]
+        remeasured = [k for k in STATE["keys"] if k != ref]
+        assert len(remeasured) < 2 * len(items)  # fewer than two fresh passes over everything
+        assert max(_table_errors(st)) < 0.02
