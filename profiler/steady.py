@@ -14,6 +14,7 @@ one-pass loop of `hwnas.profiler.worker` remains what `Steadiness.off()` runs.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ class Steadiness:
     """Which of the steadiness mechanisms run, and their knobs. Each is on by default.
 
     Off switches: `passes=1` (one pass, no agreement check), `reference=False`
-    (no speed curve, nothing re-queued or scaled); `Steadiness.off()` is both,
-    i.e. the plain loop of earlier versions.
+    (no speed curve, nothing re-queued or scaled), `selfcheck=False` (no
+    re-measurement of items that disagree with the table); `Steadiness.off()` is
+    all three, i.e. the plain loop of earlier versions.
     """
 
     passes: int = 2
@@ -47,6 +49,7 @@ class Steadiness:
     max_wait_s: float = 300.0
     wait_poll_s: float = 5.0
     seed: int = 0
+    selfcheck: bool = True  # after the passes: re-measure items that disagree with the rest of the table
 
     def __post_init__(self) -> None:
         if self.passes < 1:
@@ -61,11 +64,11 @@ class Steadiness:
     @classmethod
     def off(cls) -> "Steadiness":
         """One pass and no reference: what the profiler did before these mechanisms."""
-        return cls(passes=1, max_passes=1, reference=False)
+        return cls(passes=1, max_passes=1, reference=False, selfcheck=False)
 
     @property
     def active(self) -> bool:
-        return self.passes > 1 or self.max_passes > 1 or self.reference
+        return self.passes > 1 or self.max_passes > 1 or self.reference or self.selfcheck
 
 
 def _raw_stats(m: Measurement) -> dict[str, Any]:
@@ -111,6 +114,7 @@ class SteadyRun:
                                                            "reference_timings": 0, "drift_events": 0})
     stored: int = 0
     flagged: list[str] = field(default_factory=list)
+    resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
 
     def __post_init__(self) -> None:
         self.curve = SpeedCurve(self.options.drift)
@@ -242,7 +246,8 @@ class SteadyRun:
 
     def run(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
         """Measure every item to a believed value; False when stopped (its accepted passes stay in history)."""
-        self._resume()
+        if self.resume:
+            self._resume()
         open_items = list(self.items)
         pass_no = 1
         while True:
@@ -269,6 +274,55 @@ class SteadyRun:
                     return False
                 self.stats["passes"] = pass_no
             pass_no += 1
+
+    def self_check(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
+        """Re-measure items that disagree with the rest of the table; flag those still suspect after that.
+
+        Returns False when stopped.  Records the suspects in `stats` (`selfcheck_*`).
+        """
+        from hwnas.profiler.selfcheck import block_outliers, network_outliers
+
+        by_key = {i.key: i for i in self.items}
+
+        def suspects() -> dict[str, dict[str, Any]]:
+            blocks, nets = self.store.blocks(self.identity), self.store.networks(self.identity)
+            found = {o["block_key"]: o for o in block_outliers(blocks)}
+            found.update({f"{o['space']}:{o['arch']}": o for o in network_outliers(blocks, nets)})
+            return {k: v for k, v in found.items() if k in by_key}
+
+        first = suspects()
+        self.stats["selfcheck_suspects"] = sorted(first)
+        if not first:
+            return True
+        self.notify("drift", f"self-check: {len(first)} items disagree with the table; measuring them again")
+        stored: dict[str, tuple[dict[str, Any], bool]] = {}
+
+        def put(item: Item, stats: dict[str, Any], flagged: bool) -> None:
+            stored[item.key] = (stats, flagged)
+            self._put_quiet(item, stats, flagged)
+
+        again = SteadyRun(self.device, self.store, self.identity, [by_key[k] for k in first], self.measure, put,
+                          dataclasses.replace(self.options, selfcheck=False, seed=self.options.seed + 7),
+                          self.notify, self.stop, self.clock, self.sleep, run_id=self.run_id, resume=False)
+        again.curve, again.ref = self.curve, self.ref  # one speed curve and reference for the whole profile
+        if not again.run(on_item):
+            return False
+        still = suspects()
+        for key in still:
+            if key in stored:
+                stats, _ = stored[key]
+                self._put_quiet(by_key[key], stats, True)
+                if key not in self.flagged:
+                    self.flagged.append(key)
+        self.stats["selfcheck_confirmed"] = sorted(still)
+        return True
+
+    def _put_quiet(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
+        """Replace an item's stored row (a re-check), without counting it as a new measurement."""
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=flagged)
 
     def summary(self) -> dict[str, Any]:
         """What the mechanisms did: for the CLI summary, the store's readers and the benchmark."""

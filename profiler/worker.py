@@ -311,6 +311,8 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
     run = SteadyRun(device, plan.store, plan.identity, todo, measure, plan.put, steadiness, notify, stop)
     emit(progress())
     finished = run.run(on_item)
+    if finished and steadiness.selfcheck:
+        finished = run.self_check(on_item)
     summary.steady = run.summary()
     summary.retried = run.stats["requeued"] + run.stats["extra_pass_items"]
     state["current"] = ""

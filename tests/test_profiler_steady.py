@@ -19,19 +19,27 @@ from hwnas.devices.registry import register_device
 from hwnas.profiler import history
 from hwnas.profiler.drift import DriftPolicy, SpeedCurve
 from hwnas.profiler.enumerate import block_items
-from hwnas.profiler.passes import combine, disagree, reference_item
+from hwnas.profiler.passes import combine, cost_proxy, disagree, reference_item
 from hwnas.profiler.steady import Steadiness
 from hwnas.profiler.store import Store
 from hwnas.profiler.worker import run_device
-from hwnas.search.space import get_space
+from hwnas.search.space import get_space, parse_arch
 
-STATE = {"fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+STATE = {"spikes": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
 _lock = threading.Lock()
 
 
+_SPECS = {s.key: s for s in get_space("fbnet-cifar").unique_blocks()}
+
+
 def true_ms(key: str) -> float:
-    """The device's true latency of an item at full speed: 0.1 .. 2.1 ms, fixed by the key."""
-    return 0.1 + int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) % 2000 / 1000.0
+    """The device's true latency at full speed: a block's grows with its size (±10% by key), a
+    network's is 1.1x the sum of its blocks plus 0.05 ms, as on a real device."""
+    if key.startswith("fbnet-cifar:"):
+        sp = get_space("fbnet-cifar")
+        return 1.1 * sum(true_ms(b.key) for b in sp.blocks(parse_arch(key.split(":", 1)[1], sp))) + 0.05
+    jitter = 0.9 + int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) % 200 / 1000.0
+    return (0.02 + cost_proxy(_SPECS[key]) / 2e7) * jitter
 
 
 class SpeedDevice(Device):
@@ -56,6 +64,10 @@ class SpeedDevice(Device):
         slow = (STATE["slow_from"] is not None and n >= STATE["slow_from"]
                 and (STATE["slow_until"] is None or n < STATE["slow_until"]))
         base = true_ms(key) * (STATE["factor"] if slow else 1.0)
+        spike = STATE["spikes"].get(key, 0)
+        if spike:  # this item reads slow for its next `spike` measurements (a disturbance no reference saw)
+            STATE["spikes"][key] = spike - 1 if spike > 0 else spike
+            base *= 2.7
         samples = [base * (1 + 0.002 * ((i * 7) % 5 - 2)) for i in range(30)]
         return summarize(samples, warmup=2, settled=True)
 
@@ -65,7 +77,7 @@ register_device("speedfake")(SpeedDevice)
 
 @pytest.fixture(autouse=True)
 def _reset():
-    STATE.update(fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    STATE.update(spikes={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
     yield
 
 
@@ -179,7 +191,7 @@ def test_interrupted_steady_run_resumes_from_its_accepted_passes(tmp_path, items
         assert first.failed and "device offline" in first.failed
         accepted = set(history.passes(st)["item_key"][history.passes(st)["verdict"] == "accepted"])
         assert accepted
-        STATE.update(fail_at=None, keys=[])
+        STATE.update(spikes={}, fail_at=None, keys=[])
         second = run_device("speedfake", st, items)
         assert second.failed is None and second.measured == len(items)
         assert second.steady["resumed_passes"] >= len(accepted)
@@ -187,3 +199,47 @@ def test_interrupted_steady_run_resumes_from_its_accepted_passes(tmp_path, items
         remeasured = [k for k in STATE["keys"] if k != ref]
         assert len(remeasured) < 2 * len(items)  # fewer than two fresh passes over everything
         assert max(_table_errors(st)) < 0.02
+
+
+def _nets(n: int = 8):
+    from hwnas.profiler.enumerate import arch_items, random_archs
+
+    sp = get_space("fbnet-cifar")
+    return arch_items(sp, random_archs(sp, n, seed=3))
+
+
+def test_network_at_2_7x_its_prediction_is_remeasured_before_it_is_believed(tmp_path):
+    """Both passes of one network read 2.7x (they agree, so no extra pass): the self-check re-measures it."""
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    nets = _nets()
+    STATE["spikes"] = {nets[2].key: 2}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks + nets)
+        assert summary.steady["selfcheck_suspects"] == [nets[2].key]
+        assert summary.steady["selfcheck_confirmed"] == []
+        row = st.networks("speedfake").set_index("arch").loc[nets[2].arch_text]
+        assert row["median_ms"] == pytest.approx(true_ms(nets[2].key), rel=0.02) and not row["flagged"]
+        rechecked = history.passes(st).query("item_key == @nets[2].key")
+        assert len(rechecked) == 4  # two passes, then two more after the self-check
+
+
+def test_network_that_stays_2_7x_is_flagged_so_fits_leave_it_out(tmp_path):
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    nets = _nets()
+    STATE["spikes"] = {nets[5].key: -1}  # for ever
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks + nets)
+        assert summary.steady["selfcheck_confirmed"] == [nets[5].key]
+        df = st.networks("speedfake").set_index("arch")
+        assert df.loc[nets[5].arch_text, "flagged"] and df["flagged"].sum() == 1
+
+
+def test_block_far_from_its_family_is_remeasured(tmp_path):
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    victim = next(b for b in blocks if b.spec.op == "ir" and b.spec.kernel == 5 and b.spec.expansion == 6)
+    STATE["spikes"] = {victim.key: 2}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert victim.key in summary.steady["selfcheck_suspects"]
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert row["median_ms"] == pytest.approx(true_ms(victim.key), rel=0.02)
