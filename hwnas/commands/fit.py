@@ -163,6 +163,8 @@ def fit_cmd(
         return
     console.print(f"wrote {escape(str(out))}: {model.kind} model of {escape(model.device)} for space {model.space}",
                   highlight=False)
+    for warning in model.metrics.get("warnings", []):  # loud: a model on few or flagged timings
+        console.print(f"[bold yellow]WARNING:[/] {escape(warning)}", highlight=False)
     labels = {"blocks_cv": "blocks, held out (regressor)", "networks_cv": "networks, held out",
               "networks_fit": "networks (fit)"}
     for key, label in labels.items():
@@ -189,18 +191,24 @@ def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: s
             device = str(known["device"].iloc[0])
         identity = st.resolve_device(device)
         blocks, nets = st.blocks(identity), st.networks(identity)
+        from hwnas.profiler.history import passes as stored_passes
+
+        passes = stored_passes(st, identity)
     if blocks.empty:
         raise InputError(f"device {identity} has no block measurements in {store}; run hwnas profile first")
     name = space or _infer_space(set(blocks["block_key"]), nets)
     sp = get_space(name)
     uri = str(blocks["device_uri"].iloc[0])
-    nets = reliable(nets[nets["space"] == name])
+    all_nets = nets[nets["space"] == name]
+    nets = reliable(all_nets)
     fields, ms = block_frame_fields(reliable(blocks))
+    trust = _rests_on(blocks, all_nets, sp, passes, len(ms), len(nets))
     with _progress() as progress:
         task = progress.add_task("fitting block regressors", total=None)
         model = fit_latency_model(blocks, nets, name, identity, device_uri=uri, kind=kind)
         progress.update(task, total=1, completed=1)
-        metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets))}
+        metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets)), "rests_on": trust,
+                                   "warnings": trust["warnings"]}
         if len(ms) >= folds:
             metrics["blocks_cv"] = _cv_blocks(fields, ms, folds, kind, progress)
         net_cv = _cv_networks(model, sp, nets, folds)
@@ -208,6 +216,18 @@ def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: s
             metrics["networks_cv"] = net_cv
     model.metrics.update(metrics)
     return model
+
+
+def _rests_on(blocks: pd.DataFrame, nets: pd.DataFrame, sp: SearchSpace, passes: pd.DataFrame, used_blocks: int,
+              used_nets: int) -> dict[str, Any]:
+    """What the fit rests on (`latency_models.trust`); the grid is the space's unique blocks."""
+    from hwnas.latency_models.trust import rests_on
+
+    grid = {s.key for s in sp.unique_blocks()}
+    grid_rows = blocks[blocks["block_key"].isin(grid)]
+    return rests_on(blocks, nets, len(grid), passes, left_out_blocks=len(blocks) - used_blocks,
+                    left_out_networks=len(nets) - used_nets) | {
+        "grid_blocks_measured": int(len(grid_rows))}
 
 
 def _fit_networks(path: Path, prior: Optional[Path], space: Optional[str], device: Optional[str]) -> Any:
