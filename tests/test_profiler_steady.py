@@ -243,3 +243,20 @@ def test_block_far_from_its_family_is_remeasured(tmp_path):
         assert victim.key in summary.steady["selfcheck_suspects"]
         row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
         assert row["median_ms"] == pytest.approx(true_ms(victim.key), rel=0.02)
+
+
+def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, items):
+    from hwnas.commands.report import collect
+    from hwnas.report.render import render_report
+
+    STATE["slow_from"] = 35
+    with Store(tmp_path / "s.db") as st:
+        run_device("speedfake", st, items)
+    data, _ = collect(tmp_path / "s.db", [], [], [], "fbnet-cifar")
+    text = render_report(data, "md")
+    section = text.split("## Device drift and repeated measurements", 1)[1].split("## Predictor accuracy")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| speedfake"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert int(cells[1]) > 5 and cells[2].endswith("2.00") and int(cells[4]) > 0 and int(cells[5]) > 0
+    assert "![reference timing over the baseline" in section
+    assert section.count("| speedfake") > 2  # the device row plus repeated items
