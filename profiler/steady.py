@@ -119,7 +119,9 @@ class SteadyRun:
     def __post_init__(self) -> None:
         self.curve = SpeedCurve(self.options.drift)
         self.ref = reference_item(self.items) if self.options.reference else None
-        self._thermal_known = self.device.thermal() is not None
+        # "auto" waits on phones (their cool-down is what brings the speed back) and on any
+        # device that says it is throttled; elsewhere (load on a laptop) it scales.
+        self._thermal_known = getattr(self.device.uri, "scheme", "") == "adb"
         history.ensure_tables(self.store)
 
     # -- the reference -----------------------------------------------------------
@@ -137,7 +139,17 @@ class SteadyRun:
 
     def _check(self) -> Verdict:
         t, m = self._time_reference()
-        verdict = self.curve.judge(t, m.median_ms, self._thermal_known)
+        if not self.curve.in_band(m.median_ms / self.curve.baseline_ms):
+            # One off-band timing may be the reference's own bad luck (a burst during its 50 ms):
+            # time it again at once, and keep the timing nearer the baseline. A real change of
+            # speed shows in both.
+            t2, m2 = self._time_reference()
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m,
+                                  m.median_ms / self.curve.baseline_ms, "retimed")
+            if abs(m2.median_ms / self.curve.baseline_ms - 1) < abs(m.median_ms / self.curve.baseline_ms - 1):
+                t, m = t2, m2
+        hot = bool(m.thermal_after and m.thermal_after.get("throttled"))
+        verdict = self.curve.judge(t, m.median_ms, self._thermal_known or hot)
         history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, verdict.ratio,
                               verdict.action)
         if verdict.action != "accept" or verdict.scale != 1.0:

@@ -130,11 +130,11 @@ def test_without_the_mechanisms_the_halving_lands_in_the_table(tmp_path, items):
         assert history.passes(st).empty  # an old-style run keeps no pass history
 
 
-def test_thermal_device_cools_down_instead_of_scaling(tmp_path, items):
-    """A device that reports its thermal state is waited for, not scaled; the wait is recorded."""
-    STATE.update(thermal=True, slow_from=20, slow_until=50)
+def test_wait_policy_cools_down_instead_of_scaling(tmp_path, items):
+    """Drift policy "wait" (auto's choice on phones): the device is waited for, not scaled; the wait is recorded."""
+    STATE.update(thermal=True, slow_from=20, slow_until=62)
     sleeps: list[float] = []
-    opts = Steadiness(max_wait_s=30.0, wait_poll_s=5.0)
+    opts = Steadiness(max_wait_s=30.0, wait_poll_s=5.0, drift=DriftPolicy(action="wait"))
     with Store(tmp_path / "s.db") as st:
         import hwnas.profiler.steady as steady_mod
 

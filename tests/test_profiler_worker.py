@@ -1,6 +1,6 @@
 """The worker loop against a scripted device: resume, thermal pause, unsettled blocks, a dropped device.
 
-These tests pin the plain one-pass loop (`Steadiness.off()`, `--passes 1 --no-reference`): the steady
+These tests pin the plain one-pass loop (`Steadiness.off()`, `--passes 1 --no-reference --no-selfcheck`): the steady
 loop's passes and reference are tested in test_profiler_steady.py.
 
 `FakeDevice` is a real `Device` registered under the `fake` scheme; its
@@ -166,7 +166,7 @@ def test_cli_reports_dropped_device_in_one_line_and_resume_finishes(tmp_path, ca
 
     db = str(tmp_path / "cli.db")
     SCRIPT["fail_after"] = 3
-    args = ["profile", "--space", "fbnet-cifar", "--device", "fake:rt", "--store", db, "--limit", "6", "--json", "--passes", "1", "--no-reference"]
+    args = ["profile", "--space", "fbnet-cifar", "--device", "fake:rt", "--store", db, "--limit", "6", "--json", "--passes", "1", "--no-reference", "--no-selfcheck"]
     with pytest.raises(SystemExit) as exit_:
         main(args)
     out = capsys.readouterr()

@@ -30,7 +30,7 @@ _HELP = (
     "passes disagree by more than 5%; a reference block is timed every few items (the device's speed curve): "
     "what was measured while it left its ±6% band is re-queued, and a drift that persists is waited out "
     "(devices that report their thermal state) or scaled by the measured speed ratio (--drift). Off switches: "
-    "--passes 1, --no-reference. Every pass and reference timing is kept in the store.\n\n"
+    "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
     "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
 )
 
@@ -54,7 +54,7 @@ def _items(space_name: str, samples: int, seed: int, archs: Optional[str], block
     return items
 
 
-def _steadiness(passes: int, reference: bool, drift: str, retries: int):
+def _steadiness(passes: int, reference: bool, drift: str, retries: int, selfcheck: bool = True):
     """The steady loop's options from the CLI's flags (bad values → InputError naming the flag)."""
     from hwnas.profiler.drift import DriftPolicy
     from hwnas.profiler.steady import Steadiness
@@ -63,10 +63,10 @@ def _steadiness(passes: int, reference: bool, drift: str, retries: int):
         raise InputError(f"--passes must be >= 1, got {passes}")
     if drift not in ("auto", "wait", "scale"):
         raise InputError(f"--drift must be auto, wait or scale, got {drift!r}")
-    if passes == 1 and not reference:
+    if passes == 1 and not reference and not selfcheck:
         return Steadiness.off()
     return Steadiness(passes=passes, max_passes=passes + max(retries, 1) + (1 if passes > 1 else 0),
-                      reference=reference, drift=DriftPolicy(action=drift))
+                      reference=reference, drift=DriftPolicy(action=drift), selfcheck=selfcheck)
 
 
 class _Display:
@@ -132,6 +132,7 @@ def profile(
     ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
     passes: int = typer.Option(2, "--passes", help="Shuffled passes per item, combined by the median (1: one pass, no agreement check)."),
     reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a reference block every few items and re-queue what was measured while the device's speed drifted."),
+    selfcheck: bool = typer.Option(True, "--selfcheck/--no-selfcheck", help="After the passes, measure again the blocks and networks that disagree with the rest of the table."),
     drift: str = typer.Option("auto", "--drift", help="On persistent drift: wait (cool down), scale (by the speed ratio), or auto (wait if the device reports its thermal state)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
@@ -140,7 +141,7 @@ def profile(
 
     if retries < 0:
         raise InputError(f"--retries must be >= 0, got {retries}")
-    steadiness = _steadiness(passes, reference, drift, retries)
+    steadiness = _steadiness(passes, reference, drift, retries, selfcheck)
     items = _items(space, samples, seed, archs, blocks, limit)
     if len(set(device)) != len(device):
         raise InputError("the same --device is given twice")
