@@ -242,6 +242,7 @@ def test_throttled_device_cools_down_and_measures_again(daemon, dummy, tmp_path,
     assert m.thermal_before["throttled"] is False and m.thermal_after["throttled"] is False
     assert m.thermal_after["battery_c"] == 38.5
     assert m.extra["thermal_history"][0]["waited_s"] > 0 and m.extra["throttled"] is False
+    assert m.extra["runner"] == "unsupported"  # a binary without --hwnas_serve: one process per block
 
 
 def test_still_throttled_after_the_wait_is_flagged_unsettled(daemon, dummy, tmp_path, monkeypatch):
@@ -369,3 +370,16 @@ def test_runs_needed_asks_for_what_the_interval_says():
     n = runs_needed(m, Policy(max_seconds=1.0))
     assert n == math.ceil(50 * 2.4 ** 2 * 1.2)
     assert runs_needed(m, Policy(max_seconds=0.0005)) is None  # nothing more fits in the time cap
+
+
+def test_wide_interval_gets_a_second_longer_run(daemon, dummy, tmp_path):
+    """A binary that prints as many runs as asked, std 10 µs on 100: 10 runs are not enough, the
+    second run asks for what the interval says (and settles); the first run's count is kept."""
+    body = ('n=10; for a in "$@"; do case "$a" in --num_runs=*) n=${a#--num_runs=};; esac; done\n'
+            'echo "count=$n first=100 curr=100 min=80 max=120 avg=100 std=10"\n')
+    fake = fake_binary(tmp_path, body)
+    with open_device(uri(daemon, fake)) as dev:
+        m = dev.measure(dummy)
+    assert m.extra["first_phase_runs"] == 10
+    expected = math.ceil(10 * (1.96 * 1.2533 * 10.5 / math.sqrt(10) / 100 / 0.01) ** 2 * 1.2)
+    assert abs(m.n - expected) <= 2 and m.settled
