@@ -134,12 +134,16 @@ def build_module(item: Item) -> tuple[Any, tuple[int, ...]]:
 
 def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
                  notify: Callable[[str, float | None], None] | None = None,
-                 last_thermal: dict[str, Any] | None = None) -> Measurement:
-    """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError."""
+                 last_thermal: dict[str, Any] | None = None,
+                 built: tuple[Any, tuple[int, ...]] | None = None) -> Measurement:
+    """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError.
+
+    `built` is the item's (module, input shape) when the caller kept it from an earlier pass.
+    """
     hot = False
     if guard is not None:
         _, hot = guard.wait(device, notify, last_thermal)
-    module, shape = build_module(item)
+    module, shape = built if built is not None else build_module(item)
     t0 = time.perf_counter()
     try:
         m = device.measure(module, shape, key=item.key)
@@ -292,8 +296,13 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
                         max_temp(state["last"]), run.stats["passes"] + 1 if st == "measuring" else 1,
                         state["note"])
 
+    blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}  # blocks are small: kept across passes
+
     def measure(item: Item) -> Measurement:
-        m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"])
+        built = blocks_built.get(item.key)
+        if built is None and item.spec is not None:
+            built = blocks_built[item.key] = build_module(item)
+        m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
         state["last"] = m.thermal_after
         summary.loop_s += loop_seconds(m)
         summary.device_s += float(m.extra.get("measure_s", 0.0))
