@@ -75,11 +75,21 @@ def cost_proxy(spec: Any) -> float:
 
 
 def reference_item(items: Sequence[T]) -> T | None:
-    """The reference: the block of median size (not a skip), so its timing is neither tiny nor slow."""
+    """The reference: the block of median size (not a skip), so its timing is neither tiny nor slow.
+
+    A profile of whole networks only takes it from the networks' space: timing a network
+    as the reference would cost as much as the profile itself.
+    """
     blocks = [i for i in items if getattr(i, "spec", None) is not None and i.spec.op != "skip"]
     if not blocks:
         blocks = [i for i in items if getattr(i, "spec", None) is not None]
     if not blocks:
-        return items[0] if items else None
+        spaces = [i.space for i in items if getattr(i, "space", "")]
+        if not spaces:
+            return items[0] if items else None
+        from hwnas.profiler.enumerate import block_items
+        from hwnas.search.space import get_space
+
+        blocks = [i for i in block_items(list(get_space(spaces[0]).unique_blocks())) if i.spec.op != "skip"]
     ranked = sorted(blocks, key=lambda i: (cost_proxy(i.spec), i.key))
     return ranked[len(ranked) // 2]

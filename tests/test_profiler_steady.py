@@ -260,3 +260,13 @@ def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, it
     assert int(cells[1]) > 5 and cells[2].endswith("2.00") and int(cells[4]) > 0 and int(cells[5]) > 0
     assert "![reference timing over the baseline" in section
     assert section.count("| speedfake") > 2  # the device row plus repeated items
+
+
+def test_network_only_profile_takes_its_reference_from_the_space(tmp_path):
+    """Timing a network as the reference would double the profile: a block of the networks' space is used."""
+    nets = _nets(3)
+    ref = reference_item(nets)
+    assert ref is not None and ref.kind == "block" and ref.spec.op != "skip"
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, nets)
+        assert summary.measured == 3 and summary.steady["reference"] == ref.key
