@@ -50,6 +50,9 @@ class Policy:
     #: already precise: on a 30 µs block, 10 runs span 0.3 ms, and one burst of foreign
     #: work shifts them all (TFLite's benchmark_model has `--min_secs` for the same reason).
     min_seconds: float = 0.1
+    #: Warm-up stops after this long once 2 runs are done: a 1 s network needs no 10 s of warm-up,
+    #: and a profile in passes warms every item once per pass.
+    warmup_max_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -163,8 +166,11 @@ def measure_loop(run_once: Callable[[], float | None], policy: Policy,
         t1 = clock()
         return float(own) if own is not None else (t1 - t0) / 1e6
 
-    for _ in range(policy.warmup):
+    warm_until = time.monotonic() + policy.warmup_max_seconds
+    for i in range(policy.warmup):
         timed()
+        if i >= 1 and time.monotonic() >= warm_until:
+            break
     samples: list[float] = []
     deadline = time.monotonic() + policy.max_seconds
     min_ms = policy.min_seconds * 1000.0

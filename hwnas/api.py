@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 
     from hwnas.latency_models.network import LatencyModel
     from hwnas.profiler.enumerate import Item
+    from hwnas.profiler.steady import Steadiness
     from hwnas.profiler.worker import DeviceSummary
     from hwnas.search.rundir import Run
 
-__all__ = ["plan", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
+__all__ = ["plan", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
            "report"]
 
 PathLike = Union[str, Path]
@@ -72,11 +73,32 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
     return items
 
 
+def steadiness(passes: int = 2, reference: bool = True, drift: str = "auto", retries: int = 1,
+               selfcheck: bool = True) -> "Steadiness":
+    """The steady measurement loop's settings: shuffled `passes`, a `reference` block against drift
+    (`drift`: wait, scale or auto), and the `selfcheck` after the passes; all off is the plain loop."""
+    from hwnas.profiler.drift import DriftPolicy
+    from hwnas.profiler.steady import Steadiness
+
+    if passes < 1:
+        raise InputError(f"`passes` must be >= 1, got {passes}")
+    if drift not in ("auto", "wait", "scale"):
+        raise InputError(f"`drift` must be auto, wait or scale, got {drift!r}")
+    if passes == 1 and not reference and not selfcheck:
+        return Steadiness.off()
+    return Steadiness(passes=passes, max_passes=passes + max(retries, 1) + (1 if passes > 1 else 0),
+                      reference=reference, drift=DriftPolicy(action=drift), selfcheck=selfcheck)
+
+
 def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas.db", *, archs: str | None = None,
                     blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
                     priors: Sequence[PathLike] = (), remeasure: bool = False, retries: int = 1, ray: str | None = None,
+                    passes: int = 2, reference: bool = True, drift: str = "auto", selfcheck: bool = True,
                     on_progress: Callable[[Any], None] | None = None) -> list["DeviceSummary"]:
-    """Measure on every device into the store; one summary per device (a failed device says why)."""
+    """Measure on every device into the store; one summary per device (a failed device says why).
+
+    Each item is timed in `passes` shuffled passes against a reference block (see `steadiness`).
+    """
     from hwnas.devices.uri import parse_uri
     from hwnas.profiler.store import Store
     from hwnas.profiler.worker import ThermalGuard, run_local
@@ -90,6 +112,7 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
         raise InputError("the same `device` is given twice")
     for uri in devices:
         parse_uri(uri)  # a malformed URI fails before any work starts
+    steady = steadiness(passes, reference, drift, retries, selfcheck)
     items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
     with Store(Path(store)) as st:
         if ray:
@@ -98,7 +121,7 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
             return run_farm(devices, st, items, address=ray, remeasure=remeasure, max_attempts=retries + 1,
                             on_progress=on_progress)
         return run_local(devices, st, items, remeasure=remeasure, max_attempts=retries + 1, guard=ThermalGuard(),
-                         on_progress=on_progress)
+                         on_progress=on_progress, steadiness=steady)
 
 
 def profile(space: str, device: str | Sequence[str], store: PathLike = "hwnas.db", **options: Any) -> Path:
@@ -135,10 +158,13 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
         folds: int = 5, on_step: Callable[[str], None] | None = None) -> "LatencyModel":
     """Fit a device's latency model from the store: LUT + per-family regressors + network overhead.
 
-    The model's `metrics` hold its cross-validated accuracy (blocks and networks held out).
+    The model's `metrics` hold its cross-validated accuracy (blocks and networks held out), and what it
+    rests on (`rests_on`, `warnings`: few networks, flagged blocks, an uncovered grid, single-pass timings).
     """
     from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
+    from hwnas.latency_models.trust import rests_on
     from hwnas.latency_models.validation import cv_blocks, cv_networks
+    from hwnas.profiler.history import passes as stored_passes
     from hwnas.profiler.store import Store
 
     if folds < 2:
@@ -157,16 +183,23 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
             device = str(known["device"].iloc[0])
         identity = st.resolve_device(device)
         blocks, nets = st.blocks(identity), st.networks(identity)
+        passes = stored_passes(st, identity)
     if blocks.empty:
         raise InputError(f"device {identity} has no block measurements in {store}; profile it first")
     name = space or _space_of(set(blocks["block_key"]), nets)
     sp = get_space(name)
-    nets = reliable(nets[nets["space"] == name])
+    all_nets = nets[nets["space"] == name]
+    nets = reliable(all_nets)
     fields, ms = block_frame_fields(reliable(blocks))
+    grid = {s.key for s in sp.unique_blocks()}
+    trust = rests_on(blocks, all_nets, len(grid), passes, left_out_blocks=len(blocks) - len(ms),
+                     left_out_networks=len(all_nets) - len(nets))
+    trust["grid_blocks_measured"] = int(blocks["block_key"].isin(grid).sum())
     step = on_step or (lambda what: None)
     step("fitting block regressors")
     model = fit_latency_model(blocks, nets, name, identity, device_uri=str(blocks["device_uri"].iloc[0]), kind=kind)
-    metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets))}
+    metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets)), "rests_on": trust,
+                               "warnings": trust["warnings"]}
     if len(ms) >= folds:
         step("cross-validating blocks")
         metrics["blocks_cv"] = cv_blocks(fields, ms, folds, kind)

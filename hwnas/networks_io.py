@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from hwnas.search.space import InputError, SearchSpace, parse_arch
+from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["read_archs", "read_timings", "predict_archs", "evaluate_timings", "suggest_archs"]
 
@@ -88,10 +87,7 @@ def _checked(space: SearchSpace, archs: Sequence[str], where: str, first_line: i
     out: list[Any] = []
     for i, a in enumerate(archs):
         try:
-            if space.channel_options:
-                out.append(space.check_arch(json.loads(a) if a.lstrip().startswith("{") else a))
-            else:
-                out.append(parse_arch(a, space))  # parsed once: the batch prediction takes op tuples
+            out.append(space.parse(a))  # parsed once: the batch prediction takes the space's own type
         except (InputError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"{where} line {i + first_line}: {msg}") from None

@@ -105,6 +105,9 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
                              f"profile them with `hwnas profile --device URI`")
         blocks = pd.concat([store.blocks(i) for i in ids], ignore_index=True)
         networks = store.networks()
+        from hwnas.profiler import history  # the drift section: speed curves and repeated passes
+
+        references, passes = history.references(store), history.passes(store)
         summaries = [read_run(p) for p in find_runs(runs)]
         for s in summaries:  # run files may name the device by URI; the store knows its identity
             try:
@@ -137,6 +140,7 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
         devices=chosen, blocks=blocks, networks=networks[networks["device"].isin(ids)],
         predictions=pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
         runs=summaries, space=_pick_space(space, blocks), tool_version=tool_version(),
+        references=references, passes=passes,
         sources={"store": str(store_path), **{f"model {i + 1}": str(m) if isinstance(m, (str, Path)) else f"{m.device} (in memory)"
                     for i, m in enumerate(models)},
                  **({"runs": ", ".join(str(r) for r in runs)} if runs else {})})

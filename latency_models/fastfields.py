@@ -16,7 +16,7 @@ import numpy as np
 
 from hwnas.latency_models.features import spec_fields
 from hwnas.latency_models.network import networks_fields
-from hwnas.search.space import SearchSpace, parse_arch
+from hwnas.search.space import SearchSpace
 
 __all__ = ["fast_networks_fields", "arch_ops", "predict_many"]
 
@@ -38,14 +38,14 @@ def arch_ops(space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:
     _, _, _, code = _table(space)
     out = np.empty((len(archs), space.num_layers), dtype=np.int64)
     for i, a in enumerate(archs):
-        ops = parse_arch(a, space) if isinstance(a, str) else space.check_arch(a)
+        ops = space.parse(a) if isinstance(a, str) else space.check_arch(a)
         out[i] = [code[o] for o in ops]
     return out
 
 
 def fast_networks_fields(space: SearchSpace, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Same result as `network.networks_fields` (tested), ~50x faster on layer-wise spaces."""
-    if space.channel_options or not len(archs):
+    if not space.layerwise or not len(archs):
         return networks_fields(space, archs)
     head, tail, table, _ = _table(space)
     ops = arch_ops(space, archs)
@@ -62,7 +62,7 @@ def predict_many(model: Any, space: SearchSpace, archs: Sequence[Any]) -> np.nda
 
     Equal to `LatencyModel.predict_networks` (tested); 100 000 FBNet networks take well under a second.
     """
-    if space.channel_options or not len(archs):
+    if not space.layerwise or not len(archs):
         return np.asarray(model.predict_networks(space, archs), dtype=np.float64)
     head, tail, table, _ = _table(space)
     L, C, _ = table.shape

@@ -24,12 +24,15 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
 from hwnas.devices.uri import canonical_uri
 from hwnas.search.space import BlockSpec, InputError
+
+if TYPE_CHECKING:
+    from hwnas.devices.base import Measurement
 
 __all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version"]
 
@@ -279,3 +282,13 @@ def _canonical_or_self(uri: str) -> str:
         return canonical_uri(uri)
     except InputError:
         return uri
+
+
+#: The statistics of a measurement that the store keeps (its raw samples stay out).
+_STAT_FIELDS = ("n", "median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms", "settled",
+                "thermal_before", "thermal_after")
+
+
+def stats_of(m: "Measurement") -> dict[str, Any]:
+    """The stored statistics of a measurement (not `to_dict()`: that deep-copies every raw sample)."""
+    return {f: getattr(m, f) for f in _STAT_FIELDS}

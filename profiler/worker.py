@@ -23,22 +23,29 @@ from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
 from hwnas.devices.uri import canonical_uri
-from hwnas.profiler.store import Store
+from hwnas.profiler.steady import Steadiness, SteadyRun, measure_options
+from hwnas.profiler.store import Store, stats_of
 from hwnas.search.space import InputError
 
-__all__ = ["DEFAULT_MAX_SECONDS", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
+__all__ = ["DEFAULT_MAX_SECONDS", "Steadiness", "Progress", "DeviceSummary", "ThermalGuard", "DevicePlan", "profile_uri",
            "build_module", "measure_item", "run_device", "run_local"]
 
 #: Per-block time cap when the URI names none: a full fbnet-cifar profile then takes minutes.
 DEFAULT_MAX_SECONDS = 1.0
 
 
-def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS) -> DeviceURI:
-    """Parse a URI, giving it the profiler's per-block time cap unless it sets its own."""
+def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS,
+                min_seconds: float | None = None) -> DeviceURI:
+    """Parse a URI, giving it the profiler's per-block time cap (and, with passes, each pass's
+    share of the minimum timing) unless it sets its own."""
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
+    extra: dict[str, Any] = {}
     if parsed.option("max_seconds") is None:
-        parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options),
-                                                                   "max_seconds": max_seconds}.items())))
+        extra["max_seconds"] = max_seconds
+    if min_seconds is not None and parsed.option("min_seconds") is None and parsed.option("runs") is None:
+        extra["min_seconds"] = min_seconds
+    if extra:
+        parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options), **extra}.items())))
     return parsed
 
 
@@ -53,6 +60,7 @@ class Progress:
     state: str = "measuring"  # measuring | cooling | done | stopped | failed
     temp_c: float | None = None
     round: int = 1
+    note: str = ""  # the drift line (reference speed, re-queues), when the steady loop runs
 
 
 @dataclass
@@ -70,6 +78,7 @@ class DeviceSummary:
     wall_s: float = 0.0
     loop_s: float = 0.0  # time inside the timed loops (warm-up + timed runs)
     device_s: float = 0.0  # time inside Device.measure (export/load, loop, statistics)
+    steady: dict[str, Any] = field(default_factory=dict)  # passes, re-queues, scaling, the speed curve
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -126,12 +135,16 @@ def build_module(item: Item) -> tuple[Any, tuple[int, ...]]:
 
 def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
                  notify: Callable[[str, float | None], None] | None = None,
-                 last_thermal: dict[str, Any] | None = None) -> Measurement:
-    """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError."""
+                 last_thermal: dict[str, Any] | None = None,
+                 built: tuple[Any, tuple[int, ...]] | None = None) -> Measurement:
+    """Time one item on a device (after the thermal guard lets it); connection faults → DeviceError.
+
+    `built` is the item's (module, input shape) when the caller kept it from an earlier pass.
+    """
     hot = False
     if guard is not None:
         _, hot = guard.wait(device, notify, last_thermal)
-    module, shape = build_module(item)
+    module, shape = built if built is not None else build_module(item)
     t0 = time.perf_counter()
     try:
         m = device.measure(module, shape, key=item.key)
@@ -141,15 +154,6 @@ def measure_item(device: Device, item: Item, guard: ThermalGuard | None = None,
     if hot:
         m.extra["throttled"] = True
     return m
-
-
-_STAT_FIELDS = ("n", "median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms", "settled",
-                "thermal_before", "thermal_after")
-
-
-def stats_of(m: Measurement) -> dict[str, Any]:
-    """The stored statistics of a measurement (not `to_dict()`: that deep-copies every raw sample)."""
-    return {f: getattr(m, f) for f in _STAT_FIELDS}
 
 
 def loop_seconds(m: Measurement) -> float:
@@ -191,17 +195,33 @@ class DevicePlan:
         self.summary.flagged = list(self.schedule.flagged)
         return decision
 
-    def progress(self, current: str = "", state: str = "measuring", temp: float | None = None) -> Progress:
+    def progress(self, current: str = "", state: str = "measuring", temp: float | None = None,
+                 note: str = "") -> Progress:
         return Progress(self.summary.device, self.summary.skipped + self.schedule.done, self.summary.total,
-                        current, state, temp, self.schedule.round)
+                        current, state, temp, self.schedule.round, note)
+
+    def put(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
+        """Store an item's believed value (the steady loop's combined passes)."""
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=flagged)
+        self.summary.measured += 1
+        if flagged:
+            self.summary.flagged.append(item.key)
 
 
 def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasure: bool = False,
                max_attempts: int = 2, guard: ThermalGuard | None = None,
                on_progress: Callable[[Progress], None] | None = None,
-               stop: threading.Event | None = None) -> DeviceSummary:
-    """Measure every item not yet in the store on one device; a failing device ends only its own run."""
-    parsed = profile_uri(uri)
+               stop: threading.Event | None = None, steadiness: Steadiness | None = None) -> DeviceSummary:
+    """Measure every item not yet in the store on one device; a failing device ends only its own run.
+
+    `steadiness` (default: every mechanism on) runs the steady loop of
+    `hwnas.profiler.steady`; `Steadiness.off()` runs the plain one-pass loop.
+    """
+    steadiness = Steadiness() if steadiness is None else steadiness
+    parsed = profile_uri(uri, min_seconds=_pass_min_seconds(uri, steadiness))
     label = uri if isinstance(uri, str) else canonical_uri(uri)
     guard = guard or ThermalGuard()
     emit = on_progress or (lambda p: None)
@@ -216,6 +236,14 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             plan = DevicePlan(store, parsed, device.identity, info, items, remeasure, max_attempts, label)
         except InputError as exc:
             return DeviceSummary(label, total=len(items), failed=str(exc))
+        if steadiness.active:
+            try:
+                _run_steady(device, plan, guard, emit, stop, steadiness)
+            except DeviceError as exc:
+                plan.summary.failed = str(exc)
+                emit(plan.progress("", "failed", None))
+            plan.summary.wall_s = time.perf_counter() - t0
+            return plan.summary
         last = device.thermal()
         temp = max_temp(last)
         emit(plan.progress(temp=temp))
@@ -241,9 +269,61 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
     return plan.summary
 
 
+def _pass_min_seconds(uri: str | DeviceURI, steadiness: Steadiness) -> float | None:
+    """Each pass's share of the protocol's minimum timing, so that passes cost no more device time."""
+    from hwnas.devices.protocol import Policy
+
+    return measure_options(steadiness, Policy.min_seconds).get("min_seconds")
+
+
+def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Callable[[Progress], None],
+                stop: threading.Event | None, steadiness: Steadiness) -> None:
+    """The steady loop (passes, reference, re-queues) on one open device, reporting progress."""
+    todo = list(plan.schedule.items)
+    state = {"current": "", "note": "", "done": 0, "last": None}
+    summary = plan.summary
+
+    def progress(st: str = "measuring") -> Progress:
+        return Progress(summary.device, summary.skipped + summary.measured, summary.total, state["current"], st,
+                        max_temp(state["last"]), run.stats["passes"] + 1 if st == "measuring" else 1,
+                        state["note"])
+
+    blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}  # blocks are small: kept across passes
+
+    def measure(item: Item) -> Measurement:
+        built = blocks_built.get(item.key)
+        if built is None and item.spec is not None:
+            built = blocks_built[item.key] = build_module(item)
+        m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
+        state["last"] = m.thermal_after
+        summary.loop_s += loop_seconds(m)
+        summary.device_s += float(m.extra.get("measure_s", 0.0))
+        return m
+
+    def notify(kind: str, text: str) -> None:
+        if kind in ("drift", "cooling"):
+            state["note"] = text
+        emit(progress("cooling" if kind == "cooling" else "measuring"))
+
+    def on_item(item: Item) -> None:
+        state["current"] = item.label
+        emit(progress())
+
+    run = SteadyRun(device, plan.store, plan.identity, todo, measure, plan.put, steadiness, notify, stop)
+    emit(progress())
+    finished = run.run(on_item)
+    if finished and steadiness.selfcheck:
+        finished = run.self_check(on_item)
+    summary.steady = run.summary()
+    summary.retried = run.stats["requeued"] + run.stats["extra_pass_items"]
+    state["current"] = ""
+    emit(progress("done" if finished else "stopped"))
+
+
 def run_local(uris: list[str], store: Store, items: list[Item], *, remeasure: bool = False,
               max_attempts: int = 2, guard: ThermalGuard | None = None,
-              on_progress: Callable[[Progress], None] | None = None) -> list[DeviceSummary]:
+              on_progress: Callable[[Progress], None] | None = None,
+              steadiness: Steadiness | None = None) -> list[DeviceSummary]:
     """One worker thread per device, all writing into the one store (its lock serializes writes).
 
     Ctrl-C stops every worker after its block in flight; what was measured stays.
@@ -252,13 +332,14 @@ def run_local(uris: list[str], store: Store, items: list[Item], *, remeasure: bo
     if len(uris) == 1:
         try:
             return [run_device(uris[0], store, items, remeasure=remeasure, max_attempts=max_attempts, guard=guard,
-                               on_progress=on_progress, stop=stop)]
+                               on_progress=on_progress, stop=stop, steadiness=steadiness)]
         except KeyboardInterrupt:
             stop.set()
             raise
     with ThreadPoolExecutor(max_workers=len(uris), thread_name_prefix="hwnas-profile") as pool:
         futures = [pool.submit(run_device, u, store, items, remeasure=remeasure, max_attempts=max_attempts,
-                               guard=guard, on_progress=on_progress, stop=stop) for u in uris]
+                               guard=guard, on_progress=on_progress, stop=stop, steadiness=steadiness)
+                   for u in uris]
         try:
             return [f.result() for f in futures]
         except KeyboardInterrupt:

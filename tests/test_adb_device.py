@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import json
 import os
 import shlex
@@ -128,13 +129,27 @@ def test_measure_tflite_with_taskset_and_cleanup(daemon, runner, tflite):
         assert "--num_threads=1" in m.extra["command"] and "--num_runs=20" in m.extra["command"]
         assert "thermal_before" in m.to_dict() and m.extra["thermal_retries"] == 0
         m2 = dev.measure(tflite)  # same content: pushed once
-        assert m2.n == 20 and len(list(Path(workdir).iterdir())) == 1
+        models = lambda: [p for p in Path(workdir).iterdir() if p.suffix == ".tflite"]  # noqa: E731
+        assert m2.n == 20 and len(models()) == 1
+        assert m.extra["runner"] == m2.extra["runner"] == "serving"  # our runner stays alive across blocks
+        pid = int(dev.link.pid)
         import torch  # a torch module is exported to .tflite (cached by key) and pushed
 
         block = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1)).eval()
         m3 = dev.measure(block, (1, 4, 8, 8), key="test-adb-conv1x1")
-        assert m3.n == 20 and len(list(Path(workdir).iterdir())) == 2
+        assert m3.n == 20 and len(models()) == 2
     assert not Path(workdir).exists()
+    import os
+    import time
+
+    for _ in range(100):  # the serving runner was stopped with the device
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"serving runner {pid} still alive after close()")
 
 
 def test_shell_exit_status_and_quoting(daemon):
@@ -227,6 +242,7 @@ def test_throttled_device_cools_down_and_measures_again(daemon, dummy, tmp_path,
     assert m.thermal_before["throttled"] is False and m.thermal_after["throttled"] is False
     assert m.thermal_after["battery_c"] == 38.5
     assert m.extra["thermal_history"][0]["waited_s"] > 0 and m.extra["throttled"] is False
+    assert m.extra["runner"] == "unsupported"  # a binary without --hwnas_serve: one process per block
 
 
 def test_still_throttled_after_the_wait_is_flagged_unsettled(daemon, dummy, tmp_path, monkeypatch):
@@ -333,3 +349,37 @@ def test_cli_devices_and_bench_over_adb(daemon, runner, tflite, cli, home):
                "--benchmark-binary", str(runner), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "median_ms" in proc.stdout
+
+
+def test_tiny_model_settles_with_the_local_protocols_minimum_time(daemon, runner, tflite):
+    """No ?runs=: at least min_seconds of timed runs (as locally), so a µs-scale model settles on the first try."""
+    with open_device(uri(daemon, runner, threads=1, min_seconds=0.2)) as dev:
+        m = dev.measure(tflite)
+        assert "--min_secs=0.2" in m.extra["command"] and "--num_runs=10" in m.extra["command"]
+        assert m.settled and m.n > 100 and m.relative_ci <= 0.01
+        assert "median_ms" not in m.extra["estimated"]  # our runner prints the median itself
+
+
+def test_runs_needed_asks_for_what_the_interval_says():
+    from hwnas.devices.adb.timing import runs_needed
+    from hwnas.devices.base import Measurement
+    from hwnas.devices.protocol import Policy
+
+    m = Measurement(n=50, median_ms=0.014, mean_ms=0.014, std_ms=0.001, p10_ms=0.013, p90_ms=0.015, min_ms=0.013,
+                    max_ms=0.02, ci_halfwidth_ms=0.014 * 0.024, settled=False)
+    n = runs_needed(m, Policy(max_seconds=1.0))
+    assert n == math.ceil(50 * 2.4 ** 2 * 1.2)
+    assert runs_needed(m, Policy(max_seconds=0.0005)) is None  # nothing more fits in the time cap
+
+
+def test_wide_interval_gets_a_second_longer_run(daemon, dummy, tmp_path):
+    """A binary that prints as many runs as asked, std 10 µs on 100: 10 runs are not enough, the
+    second run asks for what the interval says (and settles); the first run's count is kept."""
+    body = ('n=10; for a in "$@"; do case "$a" in --num_runs=*) n=${a#--num_runs=};; esac; done\n'
+            'echo "count=$n first=100 curr=100 min=80 max=120 avg=100 std=10"\n')
+    fake = fake_binary(tmp_path, body)
+    with open_device(uri(daemon, fake)) as dev:
+        m = dev.measure(dummy)
+    assert m.extra["first_phase_runs"] == 10
+    expected = math.ceil(10 * (1.96 * 1.2533 * 10.5 / math.sqrt(10) / 100 / 0.01) ** 2 * 1.2)
+    assert abs(m.n - expected) <= 2 and m.settled

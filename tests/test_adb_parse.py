@@ -44,7 +44,16 @@ def test_parse_real_summary_into_ms():
     assert m.min_ms <= m.p10_ms <= m.median_ms <= m.p90_ms <= m.max_ms
     assert set(m.extra["estimated"]) == {"median_ms", "p10_ms", "p90_ms"}
     assert m.extra["init_ms"] == pytest.approx(3.2)
-    assert m.ci_halfwidth_ms == pytest.approx(1.96 * 1.2533 * 0.011 / math.sqrt(50), rel=1e-3)
+    # the printed std (whole µs) plus its rounding, half a µs
+    assert m.ci_halfwidth_ms == pytest.approx(1.96 * 1.2533 * 0.0115 / math.sqrt(50), rel=1e-3)
+
+
+def test_std_printed_as_zero_is_not_taken_for_precision():
+    text = "count=20 first=14 curr=14 min=14 max=14 avg=14 std=0\n"
+    m = summary_to_measurement(parse_benchmark_output(text))
+    assert m.ci_halfwidth_ms > 0 and not m.settled  # 1.96*1.25*0.5/sqrt(20) = 0.27 µs: 2% of 14 µs
+    many = summary_to_measurement(parse_benchmark_output("count=5000 first=14 curr=14 min=14 max=15 avg=14.1 std=0\n"))
+    assert many.settled
 
 
 def test_median_and_percentiles_used_when_printed():

@@ -1,5 +1,8 @@
 """The worker loop against a scripted device: resume, thermal pause, unsettled blocks, a dropped device.
 
+These tests pin the plain one-pass loop (`Steadiness.off()`, `--passes 1 --no-reference --no-selfcheck`): the steady
+loop's passes and reference are tested in test_profiler_steady.py.
+
 `FakeDevice` is a real `Device` registered under the `fake` scheme; its
 timings are made up but everything around them (store, schedule, CLI) is
 the code a user runs.
@@ -17,6 +20,7 @@ from hwnas.devices.registry import register_device
 from hwnas.devices.protocol import summarize
 from hwnas.profiler.enumerate import arch_items, block_items, random_archs
 from hwnas.profiler.store import Store
+from hwnas.profiler.steady import Steadiness
 from hwnas.profiler.worker import ThermalGuard, run_device, run_local
 from hwnas.search.space import get_space
 
@@ -54,6 +58,7 @@ class FakeDevice(Device):
 
 
 register_device("fake")(FakeDevice)
+OFF = Steadiness.off()
 
 
 @pytest.fixture(autouse=True)
@@ -70,12 +75,12 @@ def items():
 
 def test_run_measures_everything_once_and_resumes_with_nothing_to_do(tmp_path, items):
     with Store(tmp_path / "s.db") as st:
-        first = run_device("fake:rt", st, items)
+        first = run_device("fake:rt", st, items, steadiness=OFF)
         assert first.measured == 12 and first.skipped == 0 and first.failed is None
         assert sorted(CALLS) == sorted(i.key for i in items)
-        again = run_device("fake:rt", st, items)
+        again = run_device("fake:rt", st, items, steadiness=OFF)
         assert again.measured == 0 and again.skipped == 12 and len(CALLS) == 12
-        forced = run_device("fake:rt", st, items, remeasure=True)
+        forced = run_device("fake:rt", st, items, remeasure=True, steadiness=OFF)
         assert forced.measured == 12 and len(CALLS) == 24
         df = st.blocks("fake:rt")
         assert len(df) == 12 and df["runtime_version"].eq("9.9").all()
@@ -86,12 +91,12 @@ def test_dropped_device_stops_cleanly_keeps_results_and_resumes(tmp_path, items)
     SCRIPT["fail_after"] = 5
     events = []
     with Store(tmp_path / "s.db") as st:
-        summary = run_device("fake:rt", st, items, on_progress=events.append)
+        summary = run_device("fake:rt", st, items, on_progress=events.append, steadiness=OFF)
         assert summary.failed and "device offline" in summary.failed and summary.measured == 5
         assert events[-1].state == "failed"
         assert len(st.blocks()) == 5
         SCRIPT["fail_after"] = None
-        resumed = run_device("fake:rt", st, items)
+        resumed = run_device("fake:rt", st, items, steadiness=OFF)
         assert resumed.skipped == 5 and resumed.measured == 7 and resumed.failed is None
         assert len(CALLS) == 12 and len(set(CALLS)) == 12
         assert st.integrity_check() == "ok"
@@ -103,7 +108,7 @@ def test_throttled_device_is_paused_until_cool(tmp_path, items):
     guard = ThermalGuard(pause_s=7.0, max_wait_s=100.0, sleep=pauses.append)
     with Store(tmp_path / "s.db") as st:
         # three hot readings (the first, taken at the start, is reused by the guard): three pauses
-        run_device("fake:rt", st, items[:2], guard=guard, on_progress=events.append)
+        run_device("fake:rt", st, items[:2], guard=guard, on_progress=events.append, steadiness=OFF)
         assert pauses == [7.0, 7.0, 7.0]
         assert any(e.state == "cooling" and e.temp_c == 90.0 for e in events)
         assert not st.blocks()["flagged"].any()
@@ -113,14 +118,14 @@ def test_device_stuck_hot_is_measured_anyway_and_flagged(tmp_path, items):
     SCRIPT["hot_reads"] = 1000
     guard = ThermalGuard(pause_s=1.0, max_wait_s=2.0, sleep=lambda s: None)
     with Store(tmp_path / "s.db") as st:
-        summary = run_device("fake:rt", st, items[:2], guard=guard, max_attempts=1)
+        summary = run_device("fake:rt", st, items[:2], guard=guard, max_attempts=1, steadiness=OFF)
         assert summary.measured == 2 and st.blocks()["flagged"].all()
 
 
 def test_unsettled_blocks_come_back_in_a_later_round_then_are_flagged(tmp_path, items):
     SCRIPT["unsettled"] = True
     with Store(tmp_path / "s.db") as st:
-        summary = run_device("fake:rt", st, items[:4], max_attempts=3)
+        summary = run_device("fake:rt", st, items[:4], max_attempts=3, steadiness=OFF)
         assert summary.retried == 8 and len(summary.flagged) == 4
         # every block measured three times, in rounds: all four before any comes back
         keys = {i.key for i in items[:4]}
@@ -131,7 +136,7 @@ def test_unsettled_blocks_come_back_in_a_later_round_then_are_flagged(tmp_path, 
 
 def test_several_devices_one_store(tmp_path, items):
     with Store(tmp_path / "s.db") as st:
-        summaries = run_local(["fake:rt", "fake:other"], st, items)
+        summaries = run_local(["fake:rt", "fake:other"], st, items, steadiness=OFF)
         assert [s.measured for s in summaries] == [12, 12]
         devices = st.devices()
         assert sorted(devices["n_blocks"]) == [12, 12] and len(devices) == 2
@@ -140,7 +145,7 @@ def test_several_devices_one_store(tmp_path, items):
 
 def test_unreachable_device_reported_not_raised(tmp_path, items):
     with Store(tmp_path / "s.db") as st:
-        bad, good = run_local(["cpu:nosuchruntime", "fake:rt"], st, items[:3])
+        bad, good = run_local(["cpu:nosuchruntime", "fake:rt"], st, items[:3], steadiness=OFF)
         assert bad.failed and "nosuchruntime" in bad.failed
         assert good.measured == 3
 
@@ -149,11 +154,11 @@ def test_whole_networks_stored_beside_blocks(tmp_path):
     sp = get_space("fbnet-cifar")
     nets = arch_items(sp, random_archs(sp, 2, seed=0))
     with Store(tmp_path / "s.db") as st:
-        run_device("fake:rt", st, nets)
+        run_device("fake:rt", st, nets, steadiness=OFF)
         df = st.networks("fake:rt")
         assert len(df) == 2 and set(df["space"]) == {"fbnet-cifar"}
         assert set(df["arch"]) == {i.arch_text for i in nets}
-        assert run_device("fake:rt", st, nets).skipped == 2
+        assert run_device("fake:rt", st, nets, steadiness=OFF).skipped == 2
 
 
 def test_cli_reports_dropped_device_in_one_line_and_resume_finishes(tmp_path, capsys):
@@ -161,7 +166,7 @@ def test_cli_reports_dropped_device_in_one_line_and_resume_finishes(tmp_path, ca
 
     db = str(tmp_path / "cli.db")
     SCRIPT["fail_after"] = 3
-    args = ["profile", "--space", "fbnet-cifar", "--device", "fake:rt", "--store", db, "--limit", "6", "--json"]
+    args = ["profile", "--space", "fbnet-cifar", "--device", "fake:rt", "--store", db, "--limit", "6", "--json", "--passes", "1", "--no-reference", "--no-selfcheck"]
     with pytest.raises(SystemExit) as exit_:
         main(args)
     out = capsys.readouterr()

@@ -65,6 +65,8 @@ class ReportData:
     generated: str = ""
     tool_version: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
+    references: pd.DataFrame = field(default_factory=pd.DataFrame)  # reference timings (the speed curve)
+    passes: pd.DataFrame = field(default_factory=pd.DataFrame)  # every pass of every item (repeats, scaling)
 
     def device_order(self) -> list[str]:
         """Device identities in the order the user named them."""

@@ -25,6 +25,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from hwnas.report import figures as figs
+from hwnas.report.drift import drift_section
 from hwnas.report.data import (
     ReportData, RunSummary, device_labels, device_rows, latency_grid, noise_table, prediction_metrics,
     relative_ratio,
@@ -227,6 +228,7 @@ def build_context(data: ReportData) -> dict[str, Any]:
         "blocks": _block_section(data, order, labels),
         "networks": _network_rows(data, order, labels),
         "noise": _noise_section(data, order, labels),
+        "drift": drift_section(data.references, data.passes, order, labels),
         "predictions": _prediction_section(data, labels),
         "search": _search_section(data, labels),
     }

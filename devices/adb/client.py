@@ -2,7 +2,8 @@
 
     adb://HOST:PORT   (a phone after `adb tcpip 5555`, or devices/adbd)
     adb://SERIAL      (USB; needs adb-shell's `usb` extra, libusb1)
-    options: ?cores=4-7&threads=1&warmup=10&runs=50&binary=/data/local/tmp/benchmark_model&cooldown=0
+    options: ?cores=4-7&threads=1&warmup=10&binary=/data/local/tmp/benchmark_model&cooldown=0&serve=1
+             and the protocol's min_seconds/max_seconds/min_runs (runs=N: exactly N runs, as before)
 
 Speaks ADB straight to the device's adbd with `adb-shell` (no adb server). Every shell
 command's exit status is checked with a marker (no shell_v2), every argument is
@@ -28,9 +29,11 @@ from adb_shell import exceptions as adb_exc
 from adb_shell.adb_device import AdbDevice
 from adb_shell.transport.tcp_transport import TcpTransport
 
+from hwnas.devices.adb.timing import RunnerLink, bench_flags, runs_needed
 from hwnas.devices.adb.parse import (SECTION, BenchmarkOutputError, core_mask, info_from_sections,
                                parse_benchmark_output, parse_thermal, split_sections, summary_to_measurement)
 from hwnas.devices.base import Artifact, Device, DeviceError, Measurement
+from hwnas.devices.protocol import Policy
 from hwnas.devices.registry import register_device
 from hwnas.devices.uri import DeviceURI
 
@@ -139,6 +142,10 @@ class AdbPhone(Device):
         self._workdir: str | None = None
         self._pushed: dict[str, str] = {}
         self._binary_ok = False
+        #: The local protocol's bounds (min_seconds, min_runs, max_seconds, target CI) apply here too.
+        self.policy = Policy.from_uri(uri)
+        self.link = RunnerLink(self.shell, self.binary, lambda: self.workdir, self._prefix(),
+                               enabled=str(uri.option("serve", 1)).lower() not in ("0", "false", "no"))
         with self._lock:
             self._connect()
 
@@ -305,16 +312,25 @@ class AdbPhone(Device):
                                   "on a Linux host: python -m hwnas.devices.adbd.runner --install DIR)")
             self._binary_ok = True
 
-    def bench_command(self, graph: str) -> str:
-        """The exact command line run on the device, every argument quoted."""
-        warmup = self.uri.option("warmup", 10)
-        runs = self.uri.option("runs") or self.uri.option("min_runs") or 50
-        argv = [self.binary, f"--graph={graph}", f"--num_threads={self.threads}",
-                f"--warmup_runs={warmup}", f"--num_runs={runs}", "--warmup_min_secs=0", "--min_secs=0"]
-        if self.uri.option("max_seconds"):
-            argv.append(f"--max_secs={self.uri.option('max_seconds'):g}")
-        if self.uri.cores:
-            argv = ["taskset", core_mask(self.uri.cores)] + argv
+    def _prefix(self) -> list[str]:
+        return ["taskset", core_mask(self.uri.cores)] if self.uri.cores else []
+
+    def bench_args(self, graph: str, runs: int | None = None) -> list[str]:
+        """benchmark_model's flags for a first timed phase (or one of `runs` runs).
+
+        `?runs=N` keeps a fixed count (and no minimum time unless `min_seconds` is given);
+        otherwise at least `policy.min_runs` runs and `policy.min_seconds` seconds, as locally.
+        """
+        fixed = self.uri.option("runs")
+        if runs is None:
+            runs = int(fixed) if fixed else self.policy.min_runs
+        min_secs = self.policy.min_seconds if (not fixed or self.uri.option("min_seconds") is not None) else 0.0
+        return bench_flags(graph, self.threads, int(self.uri.option("warmup", 10)), runs, min_secs,
+                           self.policy.max_seconds if self.uri.option("max_seconds") or not fixed else None)
+
+    def bench_command(self, graph: str, runs: int | None = None) -> str:
+        """The exact one-shot command line run on the device, every argument quoted."""
+        argv = [*self._prefix(), self.binary, *self.bench_args(graph, runs)]
         return " ".join(shlex.quote(a) for a in argv)
 
     def _wait_cool(self, reading: dict[str, Any] | None) -> tuple[dict[str, Any] | None, float]:
@@ -337,7 +353,7 @@ class AdbPhone(Device):
             if cooldown:
                 time.sleep(cooldown)
             before, waited = self._wait_cool(self.thermal())
-            m = self._bench_once(command)
+            m = self._bench_adaptive(graph)
             after = self.thermal()
             m.thermal_before, m.thermal_after = before, after
             history.append({"before": before, "after": after, "waited_s": waited})
@@ -345,13 +361,25 @@ class AdbPhone(Device):
                 break
         m.extra.update(command=command, thermal_history=history, thermal_retries=len(history) - 1,
                        throttled=bool(after and after.get("throttled")), threads=self.threads,
-                       cores=self.uri.option("cores"))
+                       cores=self.uri.option("cores"), **self.link.describe())
         if m.extra["throttled"]:
             m.settled = False
         return m
 
-    def _bench_once(self, command: str) -> Measurement:
-        rc, out = self.shell(command, timeout_s=BENCH_TIMEOUT_S, check=False)
+    def _bench_adaptive(self, graph: str) -> Measurement:
+        """One timed phase, and a longer second one when the first's interval is too wide (not with ?runs=N)."""
+        m = self._bench_once(graph)
+        more = None if self.uri.option("runs") else runs_needed(m, self.policy)
+        if more is not None:
+            first_n = m.n
+            m = self._bench_once(graph, more)
+            m.extra["first_phase_runs"] = first_n
+        return m
+
+    def _bench_once(self, graph: str, runs: int | None = None) -> Measurement:
+        command = self.bench_command(graph, runs)
+        answer = self.link.request(self.bench_args(graph, runs), BENCH_TIMEOUT_S)
+        rc, out = answer if answer is not None else self.shell(command, timeout_s=BENCH_TIMEOUT_S, check=False)
         try:
             parsed = parse_benchmark_output(out)
         except BenchmarkOutputError as exc:
@@ -362,11 +390,12 @@ class AdbPhone(Device):
                               f"(Unconsumed cmdline flags: {parsed['unconsumed']}); its timings would not be what was asked")
         if rc != 0 or parsed["failed"]:
             raise DeviceError(f"{self.name}: `{_short(command)}` exited {rc}: {_tail(out)}")
-        return summary_to_measurement(parsed)
+        return summary_to_measurement(parsed, self.policy.target_rel_ci)
 
     def close(self) -> None:
         """Remove this run's work directory and drop the connection."""
         with self._lock:
+            self.link.stop()
             if self._workdir is not None:
                 try:  # reconnects if the link dropped, so a blip does not leave files on the phone
                     self.run("rm", "-rf", "--", self._workdir, timeout_s=15)

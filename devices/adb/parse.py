@@ -73,8 +73,15 @@ def parse_benchmark_output(text: str) -> dict[str, Any]:
     }
 
 
+#: The summary prints std in whole µs: the true std may be up to half a µs more.
+STD_ROUNDING_MS = 0.0005
+
+
 def summary_to_measurement(parsed: dict[str, Any], target_rel_ci: float = 0.01) -> Measurement:
     """The timed phase's summary (µs) → a Measurement in ms.
+
+    The confidence half-width of the median uses the printed std plus its rounding
+    (`STD_ROUNDING_MS`): a 14 µs block printed with `std=0` has not shown it is precise.
 
     The binary reports no median or percentiles unless its version prints `median=`/`p5=`/`p95=`;
     otherwise median ≈ mean and p10/p90 ≈ mean ∓ 1.28σ clamped to [min, max], and the fields
@@ -95,7 +102,10 @@ def summary_to_measurement(parsed: dict[str, Any], target_rel_ci: float = 0.01) 
         p10 = min(max(ms["avg"] - 1.2815515655446004 * ms["std"], lo), hi)
         p90 = min(max(ms["avg"] + 1.2815515655446004 * ms["std"], lo), hi)
         estimated += ["p10_ms", "p90_ms"]
-    ci = _Z95 * _MEDIAN_SE * ms["std"] / math.sqrt(n) if n > 1 else float("inf")
+    # With printed percentiles the spread is taken from them (p10..p90 spans 2.563σ for normal samples):
+    # one preempted run inflates std by orders of magnitude but moves neither the median nor p10/p90.
+    sigma = (ms["p90"] - ms["p10"]) / 2.5631031310892007 if "p10" in ms and "p90" in ms else ms["std"]
+    ci = _Z95 * _MEDIAN_SE * (sigma + STD_ROUNDING_MS) / math.sqrt(n) if n > 1 else float("inf")
     extra: dict[str, Any] = {"source": "benchmark_model summary", "first_ms": ms.get("first"),
                              "curr_ms": ms.get("curr"), "estimated": estimated}
     if parsed.get("init_us") is not None:

@@ -121,6 +121,8 @@ def fit_cmd(
         return
     console.print(f"wrote {escape(str(out))}: {model.kind} model of {escape(model.device)} for space {model.space}",
                   highlight=False)
+    for warning in model.metrics.get("warnings", []):  # loud: a model on few or flagged timings
+        console.print(f"[bold yellow]WARNING:[/] {escape(warning)}", highlight=False)
     labels = {"blocks_cv": "blocks, held out (regressor)", "networks_cv": "networks, held out",
               "networks_fit": "networks (fit)"}
     for key, label in labels.items():

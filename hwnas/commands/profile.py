@@ -24,8 +24,15 @@ _HELP = (
     "gets that device's actor).\n\n"
     "A device that reports throttling is paused until cool; a block that never settles is re-measured in a later "
     "round and flagged if it still does not.\n\n"
+    "Timings that hold on a busy or throttling device (each on by default): every item is measured in --passes "
+    "shuffled passes (blocks and networks mixed), combined by the median, with another pass for items whose "
+    "passes disagree by more than 5%; a reference block is timed every few items (the device's speed curve): "
+    "what was measured while it left its ±6% band is re-queued, and a drift that persists is waited out "
+    "(devices that report their thermal state) or scaled by the measured speed ratio (--drift). Off switches: "
+    "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
     "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
 )
+
 
 
 
@@ -40,6 +47,7 @@ class _Display:
             TimeElapsedColumn(), TextColumn("{task.fields[temp]}"), TextColumn("[dim]{task.fields[current]}"),
             console=out, transient=False)
         self.tasks: dict[str, TaskID] = {}
+        self.notes: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def __call__(self, p) -> None:
@@ -52,6 +60,11 @@ class _Display:
                        "done": "done", "stopped": "stopped: rerun to resume"}.get(p.state, p.current)
             if p.round > 1 and p.state == "measuring":
                 current += f" (round {p.round})"
+            note = getattr(p, "note", "")
+            if note and note != self.notes.get(p.device):
+                self.notes[p.device] = note
+                if note.startswith("drift"):  # a drift line stays in the output, above the bars
+                    self.progress.console.print(f"{p.device}: {note}", markup=False, highlight=False)
             self.progress.update(self.tasks[p.device], completed=p.done, total=p.total, temp=temp,
                                  current=escape(current))
 
@@ -63,6 +76,14 @@ def _summary_lines(space: str, store: Path, summaries) -> list[str]:
         status = "failed" if s.failed else ("stopped" if s.skipped + s.measured < s.total else "complete")
         lines.append(f"  {s.device}: {status} - {s.total} items, {s.skipped} already stored, {s.measured} measured, "
                      f"{s.retried} re-queued, {len(s.flagged)} flagged (never settled), {s.wall_s:.1f} s")
+        if s.steady:
+            d = s.steady
+            curve = [p["ratio"] for p in d.get("curve", []) if p.get("ratio") is not None]
+            lines.append(f"    steady: {d.get('passes', 0)} passes, {d.get('requeued', 0)} re-queued on drift, "
+                         f"{d.get('scaled', 0)} scaled, {d.get('waited_s', 0.0):.0f} s cooling, "
+                         f"{d.get('extra_pass_items', 0)} extra passes for disagreeing items; reference "
+                         + (f"{d['baseline_ms']:.3f} ms, speed {min(curve):.2f}x..{max(curve):.2f}x"
+                            if d.get("baseline_ms") and curve else "off"))
     return lines
 
 
@@ -79,16 +100,22 @@ def profile(
     remeasure: bool = typer.Option(False, "--remeasure", help="Measure again what the store already holds."),
     retries: int = typer.Option(1, "--retries", help="Later rounds for a block whose spread stays above the bound; flagged if it never settles."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
+    passes: int = typer.Option(2, "--passes", help="Shuffled passes per item, combined by the median (1: one pass, no agreement check)."),
+    reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a reference block every few items and re-queue what was measured while the device's speed drifted."),
+    selfcheck: bool = typer.Option(True, "--selfcheck/--no-selfcheck", help="After the passes, measure again the blocks and networks that disagree with the rest of the table."),
+    drift: str = typer.Option("auto", "--drift", help="On persistent drift: wait (cool down), scale (by the speed ratio), or auto (wait if the device reports its thermal state)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
     from hwnas import api
 
     options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=prior or [])
+    api.steadiness(passes, reference, drift, retries, selfcheck)  # bad values fail before any work
     n_items = len(api.plan(space, **options))  # bad input fails here, before a device is opened
     out = Console(stderr=True) if as_json else console
     display = _Display(out)
     with display.progress:
         summaries = api.profile_devices(space, list(device), store, remeasure=remeasure, retries=retries, ray=ray,
+                                        passes=passes, reference=reference, drift=drift, selfcheck=selfcheck,
                                         on_progress=display, **options)
     result = {"space": space, "store": str(store), "items": n_items,
               "devices": [s.to_dict() for s in summaries]}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hwnas.search.space import ArchParseError, BlockSpec, SearchSpace, make_divisible, register_preset
 
@@ -112,6 +112,8 @@ class FixedSpace(SearchSpace[str]):
     """
 
     fixed: tuple[BlockSpec, ...] = ()
+
+    layerwise: ClassVar[bool] = False
 
     def check_arch(self, arch: Any) -> str:
         if arch not in (None, "", self.name):

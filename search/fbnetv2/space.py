@@ -66,6 +66,7 @@ class ChannelSearchSpace(SearchSpace[ChannelArch]):
     stage_acts: tuple[str, ...] = ()
 
     family: ClassVar[str] = "fbnetv2"
+    layerwise: ClassVar[bool] = False  # widths and resolution change every block's shape
 
     @property
     def layers(self) -> tuple[Layer, ...]:

@@ -76,6 +76,9 @@ class SearchSpace(Generic[A]):
 
     #: which family's supernet and cost serve this space (`fbnet`: one op per layer).
     family: ClassVar[str] = "fbnet"
+    #: every architecture is the stem, one block per layer drawn from that layer's candidates at its
+    #: fixed shape, and the fixed head: per-(layer, op) tables then describe every network exactly.
+    layerwise: ClassVar[bool] = True
 
     # -- structure -------------------------------------------------------------------
     @property

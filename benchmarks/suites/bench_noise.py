@@ -1,0 +1,167 @@
+"""Profiles that hold under load: quiet vs loaded, with and without each steadiness mechanism (issue 17).
+
+    .venv/bin/python -m benchmarks.suites.bench_noise [--archs 100] [--samples 20] [--modes all,no-ref,no-passes,off]
+
+For each mode, in one run:
+
+1. profile fbnet-cifar (its blocks, `--samples` random off-grid blocks, `--archs` random
+   networks) on `cpu:onnxruntime?threads=1` with no other load of ours ("quiet");
+2. the same again while `Burst` runs: busy loops on every core, on for `--on` s and off
+   for `--off` s, stopped with the profile and never longer than `--max-load-s` ("loaded");
+3. fit each store (LUT + regressors on the grid blocks, overhead on the networks);
+4. evaluate both models on the quiet run's networks and off-grid blocks (±10%), compare the
+   two block tables (share within 5%), and time both profiles (loaded / quiet, and the
+   quiet time against the `off` mode's: what the mechanisms cost).
+
+Modes: `all` (passes + reference, the default), `no-ref` (passes only), `no-passes`
+(reference only), `off` (`Steadiness.off()`, the loop before issue 17).  The export
+cache is warmed once before the first profile, so every profile times the same work.
+`uptime` load is printed with every figure: this host is shared, "quiet" is not idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.latency_models.metrics import within
+from hwnas.latency_models.network import fit_latency_model
+from hwnas.profiler.enumerate import arch_items, block_items, random_archs, sample_blocks
+from hwnas.profiler.steady import Steadiness
+from hwnas.profiler.store import Store
+from hwnas.profiler.worker import run_device
+from hwnas.search.space import BlockSpec, get_space
+
+URI = "cpu:onnxruntime?threads=1"
+MODES = {"all": Steadiness(), "no-ref": Steadiness(reference=False), "no-passes": Steadiness(passes=1),
+         "off": Steadiness.off()}
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip()
+
+
+def _spin(on_s: float, off_s: float, deadline: float, stop) -> None:
+    while time.time() < deadline and not stop.is_set():
+        end = min(time.time() + on_s, deadline)
+        x = 0
+        while time.time() < end and not stop.is_set():
+            x += 1
+        stop.wait(off_s)
+
+
+class Burst:
+    """Bursty busy loops on every core: on `on_s`, off `off_s`, bounded by `max_s` (a context manager)."""
+
+    def __init__(self, on_s: float = 3.0, off_s: float = 3.0, max_s: float = 900.0, procs: int | None = None) -> None:
+        self.on_s, self.off_s, self.max_s = on_s, off_s, max_s
+        self.procs = procs or os.cpu_count() or 1
+        self._stop = mp.Event()
+        self._workers: list[mp.Process] = []
+
+    def __enter__(self) -> "Burst":
+        deadline = time.time() + self.max_s
+        for _ in range(self.procs):
+            p = mp.Process(target=_spin, args=(self.on_s, self.off_s, deadline, self._stop), daemon=True)
+            p.start()
+            self._workers.append(p)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for p in self._workers:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+
+
+def profile(db: Path, items, steadiness: Steadiness) -> tuple[float, str]:
+    with Store(db) as st:
+        t0 = time.perf_counter()
+        s = run_device(URI, st, items, steadiness=steadiness)
+        if s.failed:
+            raise SystemExit(f"profile failed: {s.failed}")
+        return time.perf_counter() - t0, s.identity
+
+
+def fit_and_eval(db: Path, identity: str, truth_db: Path, truth_id: str, grid: set[str], space: str):
+    """(networks ±10%, off-grid blocks ±10%) of the model fitted on `db`, against the quiet run in `truth_db`."""
+    with Store(db) as st:
+        blocks, nets = st.blocks(identity), st.networks(identity)
+    with Store(truth_db) as st:
+        tblocks, tnets = st.blocks(truth_id), st.networks(truth_id)
+    model = fit_latency_model(blocks[blocks["block_key"].isin(grid)], nets, space, identity)
+    pred = model.predict_networks(get_space(space), list(tnets["arch"]))
+    net10 = within(pred, tnets["median_ms"].to_numpy(float), 10)
+    off = tblocks[~tblocks["block_key"].isin(grid)]
+    blk10 = (within(model.predict_blocks([BlockSpec.from_json(j) for j in off["block_json"]]),
+                    off["median_ms"].to_numpy(float), 10) if len(off) else float("nan"))
+    return net10, blk10
+
+
+def agreement(db_a: Path, id_a: str, db_b: Path, id_b: str) -> float:
+    with Store(db_a) as a, Store(db_b) as b:
+        x = a.blocks(id_a).set_index("block_key")["median_ms"]
+        y = b.blocks(id_b).set_index("block_key")["median_ms"]
+    both = x.index.intersection(y.index)
+    return float(np.mean(np.abs(x[both] / y[both] - 1) <= 0.05))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=100)
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--modes", default="all,no-ref,no-passes,off")
+    ap.add_argument("--on", type=float, default=3.0)
+    ap.add_argument("--off", type=float, default=3.0)
+    ap.add_argument("--max-load-s", type=float, default=900.0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    space = "fbnet-cifar"
+    sp = get_space(space)
+    grid_specs = list(sp.unique_blocks())
+    grid = {s.key for s in grid_specs}
+    items = (block_items(grid_specs + sample_blocks(sp, args.samples, args.seed))
+             + arch_items(sp, random_archs(sp, args.archs, seed=args.seed)))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_noise-"))
+    print(f"{space}: {len(grid)} grid blocks + {args.samples} off-grid + {args.archs} networks on {URI}; "
+          f"load {load()}", flush=True)
+    profile(tmp / "warm.db", items, Steadiness.off())  # warm the export cache: every profile then times the same work
+    print(f"export cache warm; load {load()}", flush=True)
+    rows = []
+    off_quiet = None
+    for mode in args.modes.split(","):
+        st = MODES[mode]
+        q_db, l_db = tmp / f"{mode}-quiet.db", tmp / f"{mode}-loaded.db"
+        q_s, q_id = profile(q_db, items, st)
+        q_load = load()
+        with Burst(args.on, args.off, args.max_load_s):
+            l_s, l_id = profile(l_db, items, st)
+        l_load = load()
+        q_net, q_blk = fit_and_eval(q_db, q_id, q_db, q_id, grid, space)
+        l_net, l_blk = fit_and_eval(l_db, l_id, q_db, q_id, grid, space)
+        agree = agreement(q_db, q_id, l_db, l_id)
+        if mode == "off":
+            off_quiet = q_s
+        rows.append((mode, q_s, l_s, q_net, l_net, q_blk, l_blk, agree, q_load, l_load))
+        print(f"[{mode}] quiet {q_s:.0f} s (load {q_load}), loaded {l_s:.0f} s (load {l_load}) = {l_s / q_s:.2f}x; "
+              f"networks ±10%: quiet model {q_net:.0%}, loaded model {l_net:.0%}; off-grid blocks ±10%: "
+              f"{q_blk:.0%} / {l_blk:.0%}; blocks quiet~loaded within 5%: {agree:.0%}", flush=True)
+    print("\n| mode | quiet s | loaded s | loaded/quiet | quiet/off-quiet | nets ±10% quiet | nets ±10% loaded "
+          "| off-grid ±10% quiet | off-grid ±10% loaded | blocks agree ±5% | load (quiet; loaded) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for mode, q_s, l_s, q_net, l_net, q_blk, l_blk, agree, q_load, l_load in rows:
+        cost = f"{q_s / off_quiet:.2f}x" if off_quiet else "n/a"
+        print(f"| {mode} | {q_s:.0f} | {l_s:.0f} | {l_s / q_s:.2f}x | {cost} | {q_net:.0%} | {l_net:.0%} | "
+              f"{q_blk:.0%} | {l_blk:.0%} | {agree:.0%} | {q_load}; {l_load} |")
+
+
+if __name__ == "__main__":
+    main()

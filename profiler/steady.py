@@ -1,0 +1,352 @@
+"""The profile loop that holds on a busy or throttling device: passes, a reference, re-queues.
+
+    pass 1: every item once, in a shuffled order (blocks and networks mixed)
+            every `interval` items the reference is timed; the batch it closes is
+            believed, re-queued (the reference left its band) or scaled (the drift persisted)
+    pass 2: the same, in another order
+    more:   only the items whose passes disagree by more than `agree`, or never settled
+    store:  each item's passes combined by the median, flagged if they still disagree
+
+Every pass and every reference timing goes into the store's history tables
+(`hwnas.profiler.history`), so the estimate can be redone later.  The plain
+one-pass loop of `hwnas.profiler.worker` remains what `Steadiness.off()` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hwnas.devices.base import Device, DeviceError, Measurement
+from hwnas.profiler.store import stats_of
+from hwnas.profiler import history
+from hwnas.profiler.drift import DriftPolicy, SpeedCurve, Verdict
+from hwnas.profiler.enumerate import Item
+from hwnas.profiler.passes import PassValue, combine, disagree, reference_item, shuffled
+
+__all__ = ["Steadiness", "SteadyRun", "measure_options"]
+
+
+@dataclass(frozen=True)
+class Steadiness:
+    """Which of the steadiness mechanisms run, and their knobs. Each is on by default.
+
+    Off switches: `passes=1` (one pass, no agreement check), `reference=False`
+    (no speed curve, nothing re-queued or scaled), `selfcheck=False` (no
+    re-measurement of items that disagree with the table); `Steadiness.off()` is
+    all three, i.e. the plain loop of earlier versions.
+    """
+
+    passes: int = 2
+    max_passes: int = 4
+    agree: float = 0.05  # passes further apart than this (relative) get another pass
+    reference: bool = True
+    interval: int = 10  # items between two reference timings
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
+    max_requeues: int = 3  # an item re-queued more often is taken as is, flagged
+    max_wait_s: float = 300.0
+    wait_poll_s: float = 5.0
+    seed: int = 0
+    selfcheck: bool = True  # after the passes: re-measure items that disagree with the rest of the table
+
+    def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError(f"passes must be >= 1, got {self.passes}")
+        if self.max_passes < self.passes:
+            object.__setattr__(self, "max_passes", self.passes)
+        if self.interval < 1:
+            raise ValueError(f"interval must be >= 1, got {self.interval}")
+        if not self.agree > 0:
+            raise ValueError(f"agree must be > 0, got {self.agree}")
+
+    @classmethod
+    def off(cls) -> "Steadiness":
+        """One pass and no reference: what the profiler did before these mechanisms."""
+        return cls(passes=1, max_passes=1, reference=False, selfcheck=False)
+
+    @property
+    def active(self) -> bool:
+        return self.passes > 1 or self.max_passes > 1 or self.reference or self.selfcheck
+
+
+def _raw_stats(m: Measurement) -> dict[str, Any]:
+    return stats_of(m)
+
+
+def _scaled(stats: dict[str, Any], scale: float) -> dict[str, Any]:
+    stats = dict(stats)
+    if scale != 1.0:
+        for k in ("median_ms", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms"):
+            if stats.get(k) is not None:
+                stats[k] = stats[k] / scale
+    return stats
+
+
+@dataclass
+class SteadyRun:
+    """One device's steady profile: drives `measure(item)`, judges by the speed curve, stores the result.
+
+    `measure` times one item (the worker's `measure_item`, bound to its device);
+    `put(item, stats, flagged)` stores the believed value.  The clock and sleep
+    are parameters so that a test drives time.
+    """
+
+    device: Device
+    store: Any
+    identity: str
+    items: list[Item]
+    measure: Callable[[Item], Measurement]
+    put: Callable[[Item, dict[str, Any], bool], None]
+    options: Steadiness = field(default_factory=Steadiness)
+    notify: Callable[[str, str], None] = lambda state, text: None
+    stop: threading.Event | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    run_id: str = field(default_factory=history.new_run_id)
+    values: dict[str, list[PassValue]] = field(default_factory=dict)
+    requeues: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=lambda: {"requeued": 0, "scaled": 0, "waited_s": 0.0,
+                                                           "passes": 0, "extra_pass_items": 0,
+                                                           "reference_timings": 0, "drift_events": 0})
+    stored: int = 0
+    flagged: list[str] = field(default_factory=list)
+    resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
+
+    def __post_init__(self) -> None:
+        self.curve = SpeedCurve(self.options.drift)
+        self.ref = reference_item(self.items) if self.options.reference else None
+        # "auto" waits on phones (their cool-down is what brings the speed back) and on any
+        # device that says it is throttled; elsewhere (load on a laptop) it scales.
+        self._thermal_known = getattr(self.device.uri, "scheme", "") == "adb"
+        history.ensure_tables(self.store)
+
+    # -- the reference -----------------------------------------------------------
+    def _time_reference(self) -> tuple[float, Measurement]:
+        assert self.ref is not None
+        m = self.measure(self.ref)
+        self.stats["reference_timings"] += 1
+        return self.clock(), m
+
+    def _baseline(self) -> None:
+        while not self.curve.ready:
+            t, m = self._time_reference()
+            self.curve.add_baseline(t, m.median_ms)
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, None, "baseline")
+
+    def _check(self) -> Verdict:
+        t, m = self._time_reference()
+        if not self.curve.in_band(m.median_ms / self.curve.baseline_ms):
+            # One off-band timing may be the reference's own bad luck (a burst during its 50 ms):
+            # time it again at once, and keep the timing nearer the baseline. A real change of
+            # speed shows in both.
+            t2, m2 = self._time_reference()
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m,
+                                  m.median_ms / self.curve.baseline_ms, "retimed")
+            if abs(m2.median_ms / self.curve.baseline_ms - 1) < abs(m.median_ms / self.curve.baseline_ms - 1):
+                t, m = t2, m2
+        hot = bool(m.thermal_after and m.thermal_after.get("throttled"))
+        verdict = self.curve.judge(t, m.median_ms, self._thermal_known or hot)
+        history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, verdict.ratio,
+                              verdict.action)
+        if verdict.action != "accept" or verdict.scale != 1.0:
+            self.stats["drift_events"] += 1
+            self.notify("drift", f"drift: {self.curve.line()} -> {verdict.action}"
+                        + (f" ({verdict.reason})" if verdict.reason else ""))
+        return verdict
+
+    def _cool_down(self) -> None:
+        """Wait (thermal status polled, reference re-timed) until the speed is back in band or the wait runs out."""
+        waited = 0.0
+        while waited < self.options.max_wait_s and not (self.stop and self.stop.is_set()):
+            self.notify("cooling", f"drift: cooling down ({waited:.0f}/{self.options.max_wait_s:.0f} s)")
+            self.sleep(self.options.wait_poll_s)
+            waited += self.options.wait_poll_s
+            reading = self.device.thermal()
+            if reading and reading.get("throttled"):
+                continue
+            t, m = self._time_reference()
+            ratio = self.curve.observe(t, m.median_ms, "cooling")
+            history.put_reference(self.store, self.identity, self.run_id, self.ref.key, t, m, ratio, "cooling")
+            if self.curve.in_band(ratio):
+                break
+        self.stats["waited_s"] += waited
+        if waited >= self.options.max_wait_s:
+            self.curve.give_up_waiting()
+
+    # -- one pass ----------------------------------------------------------------
+    def _settle_batch(self, batch: list[tuple[Item, float, Measurement]], pass_no: int, verdict: Verdict | None,
+                      queue: list[Item]) -> None:
+        for item, t, m in batch:
+            action = verdict.action if verdict else "accept"
+            if action != "accept" and self.requeues.get(item.key, 0) >= self.options.max_requeues:
+                action = "accept-unchecked"
+            raw = _raw_stats(m)
+            if action in ("accept", "accept-unchecked"):
+                scale = verdict.scale if verdict and action == "accept" else 1.0
+                self.values.setdefault(item.key, []).append(
+                    PassValue(pass_no, m.median_ms / scale, bool(m.settled) and action == "accept", scale, t,
+                              _scaled(raw, scale)))
+                if scale != 1.0:
+                    self.stats["scaled"] += 1
+                verdict_text = "scaled" if scale != 1.0 else ("accepted" if action == "accept" else "unchecked")
+            else:
+                self.requeues[item.key] = self.requeues.get(item.key, 0) + 1
+                self.stats["requeued"] += 1
+                queue.append(item)
+                verdict_text, scale = "requeued", 1.0
+            history.put_pass(self.store, self.identity, self.run_id, item.key, item.kind, pass_no, t, m,
+                             verdict_text, scale, verdict.reason if verdict else "", stats=raw)
+
+    def _pass(self, pass_no: int, todo: list[Item], on_item: Callable[[Item], None]) -> bool:
+        """One pass over `todo`; False when stopped."""
+        queue = shuffled(todo, self.options.seed * 1000 + pass_no)
+        batch: list[tuple[Item, float, Measurement]] = []
+        while queue or batch:
+            if self.stop and self.stop.is_set():
+                return False
+            if queue:
+                item = queue.pop(0)
+                on_item(item)
+                m = self.measure(item)
+                batch.append((item, self.clock(), m))
+            if self.ref is None:
+                self._settle_batch(batch, pass_no, None, queue)
+                batch = []
+            elif len(batch) >= self.options.interval or not queue:
+                verdict = self._check()
+                self._settle_batch(batch, pass_no, verdict, queue)
+                batch = []
+                if verdict.action == "wait":
+                    self._cool_down()
+        return True
+
+    # -- the whole run -----------------------------------------------------------
+    def _needs_more(self, item: Item) -> bool:
+        vals = self.values.get(item.key, [])
+        if len(vals) < self.options.passes:
+            return True
+        medians = [v.median_ms for v in vals]
+        return disagree(medians, self.options.agree) or not any(v.settled for v in vals)
+
+    def _finish(self, item: Item) -> None:
+        vals = self.values.get(item.key)
+        if not vals:
+            return
+        medians = [v.median_ms for v in vals]
+        estimate = combine(medians)
+        rep = min(vals, key=lambda v: abs(v.median_ms - estimate))
+        stats = dict(rep.stats)
+        stats["median_ms"] = estimate
+        stats["settled"] = any(v.settled for v in vals)
+        flagged = (not stats["settled"]) or disagree(medians, self.options.agree)
+        if flagged:
+            self.flagged.append(item.key)
+        self.put(item, stats, flagged)
+        self.stored += 1
+
+    def _resume(self) -> None:
+        """Passes an interrupted run already accepted for these items count: nothing is measured twice."""
+        for key, rows in history.resumable(self.store, self.identity, {i.key for i in self.items}).items():
+            self.values[key] = [PassValue(n + 1, r["median_ms"] / r["scale"], r["settled"], r["scale"],
+                                          r["timestamp"], _scaled(r["stats"], r["scale"]))
+                                for n, r in enumerate(rows)]
+        self.stats["resumed_passes"] = sum(len(v) for v in self.values.values())
+
+    def run(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
+        """Measure every item to a believed value; False when stopped (its accepted passes stay in history)."""
+        if self.resume:
+            self._resume()
+        open_items = list(self.items)
+        pass_no = 1
+        while True:
+            for item in open_items:
+                if not self._needs_more(item):
+                    self._finish(item)
+            open_items = [i for i in open_items if self._needs_more(i)]
+            if not open_items:
+                return True
+            if pass_no > self.options.max_passes:
+                for item in open_items:  # still disagreeing: stored with its median, flagged
+                    self._finish(item)
+                return True
+            if pass_no <= self.options.passes:
+                todo = [i for i in open_items if len(self.values.get(i.key, [])) < pass_no]
+            else:
+                todo = open_items
+                self.stats["extra_pass_items"] += len(todo)
+            if todo:
+                if self.ref is not None and not self.curve.ready:
+                    self._baseline()
+                self.notify("pass", f"pass {pass_no}: {len(todo)} items")
+                if not self._pass(pass_no, todo, on_item):
+                    return False
+                self.stats["passes"] = pass_no
+            pass_no += 1
+
+    def self_check(self, on_item: Callable[[Item], None] = lambda item: None) -> bool:
+        """Re-measure items that disagree with the rest of the table; flag those still suspect after that.
+
+        Returns False when stopped.  Records the suspects in `stats` (`selfcheck_*`).
+        """
+        from hwnas.profiler.selfcheck import block_outliers, network_outliers
+
+        by_key = {i.key: i for i in self.items}
+
+        def suspects() -> dict[str, dict[str, Any]]:
+            blocks, nets = self.store.blocks(self.identity), self.store.networks(self.identity)
+            found = {o["block_key"]: o for o in block_outliers(blocks)}
+            found.update({f"{o['space']}:{o['arch']}": o for o in network_outliers(blocks, nets)})
+            return {k: v for k, v in found.items() if k in by_key}
+
+        first = suspects()
+        self.stats["selfcheck_suspects"] = sorted(first)
+        if not first:
+            return True
+        self.notify("drift", f"self-check: {len(first)} items disagree with the table; measuring them again")
+        stored: dict[str, tuple[dict[str, Any], bool]] = {}
+
+        def put(item: Item, stats: dict[str, Any], flagged: bool) -> None:
+            stored[item.key] = (stats, flagged)
+            self._put_quiet(item, stats, flagged)
+
+        again = SteadyRun(self.device, self.store, self.identity, [by_key[k] for k in first], self.measure, put,
+                          dataclasses.replace(self.options, selfcheck=False, seed=self.options.seed + 7),
+                          self.notify, self.stop, self.clock, self.sleep, run_id=self.run_id, resume=False)
+        again.curve, again.ref = self.curve, self.ref  # one speed curve and reference for the whole profile
+        if not again.run(on_item):
+            return False
+        still = suspects()
+        for key in still:
+            if key in stored:
+                stats, _ = stored[key]
+                self._put_quiet(by_key[key], stats, True)
+                if key not in self.flagged:
+                    self.flagged.append(key)
+        self.stats["selfcheck_confirmed"] = sorted(still)
+        return True
+
+    def _put_quiet(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
+        """Replace an item's stored row (a re-check), without counting it as a new measurement."""
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=flagged)
+
+    def summary(self) -> dict[str, Any]:
+        """What the mechanisms did: for the CLI summary, the store's readers and the benchmark."""
+        out = dict(self.stats)
+        out["reference"] = self.ref.key if self.ref is not None else None
+        out["baseline_ms"] = self.curve.baseline_ms
+        out["curve"] = [dict(p) for p in self.curve.points]
+        return out
+
+
+def measure_options(options: Steadiness, base_min_seconds: float) -> dict[str, float]:
+    """URI options that give each pass its share of the per-item timing budget (passes cost no more time)."""
+    if options.passes <= 1:
+        return {}
+    return {"min_seconds": base_min_seconds / options.passes}
+

@@ -1,0 +1,272 @@
+"""The steady profile loop against a device whose speed changes: passes, reference, re-queue, scaling.
+
+`SpeedDevice` is a real `Device` (scheme `speedfake`) whose every item has a
+true latency (from its key) multiplied by the device's current slowdown; the
+slowdown follows a script over the number of measurements taken, so a test
+says exactly when the device halves its speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+
+from hwnas.devices.base import Device
+from hwnas.devices.protocol import summarize
+from hwnas.devices.registry import register_device
+from hwnas.profiler import history
+from hwnas.profiler.drift import DriftPolicy, SpeedCurve
+from hwnas.profiler.enumerate import block_items
+from hwnas.profiler.passes import combine, cost_proxy, disagree, reference_item
+from hwnas.profiler.steady import Steadiness
+from hwnas.profiler.store import Store
+from hwnas.profiler.worker import run_device
+from hwnas.search.space import get_space, parse_arch
+
+STATE = {"spikes": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+_lock = threading.Lock()
+
+
+_SPECS = {s.key: s for s in get_space("fbnet-cifar").unique_blocks()}
+
+
+def true_ms(key: str) -> float:
+    """The device's true latency at full speed: a block's grows with its size (±10% by key), a
+    network's is 1.1x the sum of its blocks plus 0.05 ms, as on a real device."""
+    if key.startswith("fbnet-cifar:"):
+        sp = get_space("fbnet-cifar")
+        return 1.1 * sum(true_ms(b.key) for b in sp.blocks(parse_arch(key.split(":", 1)[1], sp))) + 0.05
+    jitter = 0.9 + int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) % 200 / 1000.0
+    return (0.02 + cost_proxy(_SPECS[key]) / 2e7) * jitter
+
+
+class SpeedDevice(Device):
+    def info(self):
+        return {"cpu": "Speed fake", "hardware_id": "speedfake", "runtime": self.uri.runtime,
+                "runtime_version": "1"}
+
+    def prepare(self, artifact):
+        return artifact
+
+    def thermal(self):
+        if not STATE["thermal"]:
+            return None
+        return {"temps_c": {"cpu": 80.0 if STATE["throttle"] else 40.0}, "throttled": STATE["throttle"]}
+
+    def measure(self, module_or_file, input_shape=None, key=None):
+        with _lock:
+            n = STATE["calls"] = STATE["calls"] + 1
+            STATE["keys"].append(key)
+        if STATE["fail_at"] is not None and n >= STATE["fail_at"]:
+            raise ConnectionResetError("device offline")
+        slow = (STATE["slow_from"] is not None and n >= STATE["slow_from"]
+                and (STATE["slow_until"] is None or n < STATE["slow_until"]))
+        base = true_ms(key) * (STATE["factor"] if slow else 1.0)
+        spike = STATE["spikes"].get(key, 0)
+        if spike:  # this item reads slow for its next `spike` measurements (a disturbance no reference saw)
+            STATE["spikes"][key] = spike - 1 if spike > 0 else spike
+            base *= 2.7
+        samples = [base * (1 + 0.002 * ((i * 7) % 5 - 2)) for i in range(30)]
+        return summarize(samples, warmup=2, settled=True)
+
+
+register_device("speedfake")(SpeedDevice)
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    STATE.update(spikes={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    yield
+
+
+@pytest.fixture
+def items():
+    return block_items(get_space("fbnet-cifar").unique_blocks()[:40])
+
+
+def _table_errors(store: Store) -> list[float]:
+    df = store.blocks("speedfake")
+    return [abs(row.median_ms / true_ms(row.block_key) - 1) for row in df.itertuples()]
+
+
+def test_speed_halving_midway_is_detected_remeasured_and_the_table_is_true(tmp_path, items):
+    """The device slows 2x a third of the way in, for good: re-queued first, then scaled by the ratio."""
+    STATE["slow_from"] = 35  # after the baseline and ~30 items of pass 1
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items)
+        assert summary.failed is None and summary.measured == len(items)
+        steady = summary.steady
+        assert steady["drift_events"] >= 1 and steady["requeued"] > 0 and steady["scaled"] > 0
+        errors = _table_errors(st)
+        assert len(errors) == len(items) and max(errors) < 0.05
+        passes = history.passes(st, "speedfake")
+        refs = history.references(st, "speedfake")
+        assert set(passes["verdict"]) >= {"accepted", "requeued", "scaled"}
+        assert (refs["ratio"].dropna() > 1.5).any() and refs["timestamp"].is_monotonic_increasing
+        # every item has at least the two passes, each with its own timestamp
+        accepted = passes[passes["verdict"] != "requeued"].groupby("item_key")["pass_no"].nunique()
+        assert (accepted >= 2).all()
+
+
+def test_transient_slowdown_is_requeued_not_scaled(tmp_path, items):
+    """A burst of 8 slow measurements: what was timed in it is measured again, nothing is scaled."""
+    STATE.update(slow_from=20, slow_until=28)
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items)
+        assert summary.steady["requeued"] > 0 and summary.steady["scaled"] == 0
+        assert max(_table_errors(st)) < 0.02
+
+
+def test_without_the_mechanisms_the_halving_lands_in_the_table(tmp_path, items):
+    """The off switch runs the plain loop: the same halving then corrupts the table (the test's control)."""
+    STATE["slow_from"] = 20
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items, steadiness=Steadiness.off())
+        assert summary.steady == {}
+        errors = _table_errors(st)
+        assert sum(e > 0.5 for e in errors) >= 15
+        assert history.passes(st).empty  # an old-style run keeps no pass history
+
+
+def test_wait_policy_cools_down_instead_of_scaling(tmp_path, items):
+    """Drift policy "wait" (auto's choice on phones): the device is waited for, not scaled; the wait is recorded."""
+    STATE.update(thermal=True, slow_from=20, slow_until=62)
+    sleeps: list[float] = []
+    opts = Steadiness(max_wait_s=30.0, wait_poll_s=5.0, drift=DriftPolicy(action="wait"))
+    with Store(tmp_path / "s.db") as st:
+        import hwnas.profiler.steady as steady_mod
+
+        orig = steady_mod.SteadyRun.__post_init__
+
+        def patched(self):
+            orig(self)
+            self.sleep = sleeps.append
+        steady_mod.SteadyRun.__post_init__ = patched
+        try:
+            summary = run_device("speedfake", st, items, steadiness=opts)
+        finally:
+            steady_mod.SteadyRun.__post_init__ = orig
+        assert summary.steady["scaled"] == 0 and summary.steady["waited_s"] > 0 and sleeps
+        assert max(_table_errors(st)) < 0.02
+        assert "cooling" in set(history.references(st)["action"])
+
+
+def test_speed_curve_verdicts():
+    curve = SpeedCurve(DriftPolicy(band=0.05, patience=2))
+    for t in range(3):
+        curve.add_baseline(t, 1.0)
+    assert curve.judge(3, 1.02).action == "accept"
+    assert curve.judge(4, 1.5).action == "requeue"  # speed changed during the batch
+    v = curve.judge(5, 1.5)
+    assert v.action == "accept" and v.persistent and v.scale == pytest.approx(1.5)
+    assert curve.judge(6, 1.0).action == "requeue"  # back, but the batch began slow
+    assert curve.judge(7, 1.0).action == "accept"
+    assert "1.00x" in curve.line()
+
+
+def test_combine_and_disagree():
+    assert combine([1.0, 1.1]) == pytest.approx(1.05)
+    assert combine([1.0, 1.02, 3.0]) == pytest.approx(1.02)
+    assert disagree([1.0, 1.2], 0.05) and not disagree([1.0, 1.03], 0.05)
+    assert not disagree([1.0, 1.02, 3.0], 0.05)  # one disturbed pass among agreeing ones is outvoted
+
+
+def test_reference_is_a_median_sized_block(items):
+    ref = reference_item(items)
+    assert ref is not None and ref.spec.op != "skip"
+
+
+def test_old_store_without_history_tables_still_reads(tmp_path):
+    with Store(tmp_path / "old.db") as st:
+        assert history.passes(st).empty and history.references(st).empty
+
+
+def test_interrupted_steady_run_resumes_from_its_accepted_passes(tmp_path, items):
+    """A device lost mid-pass: the passes already accepted are kept and not measured again."""
+    STATE["fail_at"] = 60
+    with Store(tmp_path / "s.db") as st:
+        first = run_device("speedfake", st, items)
+        assert first.failed and "device offline" in first.failed
+        accepted = set(history.passes(st)["item_key"][history.passes(st)["verdict"] == "accepted"])
+        assert accepted
+        STATE.update(spikes={}, fail_at=None, keys=[])
+        second = run_device("speedfake", st, items)
+        assert second.failed is None and second.measured == len(items)
+        assert second.steady["resumed_passes"] >= len(accepted)
+        ref = second.steady["reference"]
+        remeasured = [k for k in STATE["keys"] if k != ref]
+        assert len(remeasured) < 2 * len(items)  # fewer than two fresh passes over everything
+        assert max(_table_errors(st)) < 0.02
+
+
+def _nets(n: int = 8):
+    from hwnas.profiler.enumerate import arch_items, random_archs
+
+    sp = get_space("fbnet-cifar")
+    return arch_items(sp, random_archs(sp, n, seed=3))
+
+
+def test_network_at_2_7x_its_prediction_is_remeasured_before_it_is_believed(tmp_path):
+    """Both passes of one network read 2.7x (they agree, so no extra pass): the self-check re-measures it."""
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    nets = _nets()
+    STATE["spikes"] = {nets[2].key: 2}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks + nets)
+        assert summary.steady["selfcheck_suspects"] == [nets[2].key]
+        assert summary.steady["selfcheck_confirmed"] == []
+        row = st.networks("speedfake").set_index("arch").loc[nets[2].arch_text]
+        assert row["median_ms"] == pytest.approx(true_ms(nets[2].key), rel=0.02) and not row["flagged"]
+        rechecked = history.passes(st).query("item_key == @nets[2].key")
+        assert len(rechecked) == 4  # two passes, then two more after the self-check
+
+
+def test_network_that_stays_2_7x_is_flagged_so_fits_leave_it_out(tmp_path):
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    nets = _nets()
+    STATE["spikes"] = {nets[5].key: -1}  # for ever
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks + nets)
+        assert summary.steady["selfcheck_confirmed"] == [nets[5].key]
+        df = st.networks("speedfake").set_index("arch")
+        assert df.loc[nets[5].arch_text, "flagged"] and df["flagged"].sum() == 1
+
+
+def test_block_far_from_its_family_is_remeasured(tmp_path):
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    victim = next(b for b in blocks if b.spec.op == "ir" and b.spec.kernel == 5 and b.spec.expansion == 6)
+    STATE["spikes"] = {victim.key: 2}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert victim.key in summary.steady["selfcheck_suspects"]
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert row["median_ms"] == pytest.approx(true_ms(victim.key), rel=0.02)
+
+
+def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, items):
+    from hwnas.commands.report import collect
+    from hwnas.report.render import render_report
+
+    STATE["slow_from"] = 35
+    with Store(tmp_path / "s.db") as st:
+        run_device("speedfake", st, items)
+    data, _ = collect(tmp_path / "s.db", [], [], [], "fbnet-cifar")
+    text = render_report(data, "md")
+    section = text.split("## Device drift and repeated measurements", 1)[1].split("## Predictor accuracy")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| speedfake"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert int(cells[1]) > 5 and cells[2].endswith("2.00") and int(cells[4]) > 0 and int(cells[5]) > 0
+    assert "![reference timing over the baseline" in section
+    assert section.count("| speedfake") > 2  # the device row plus repeated items
+
+
+def test_network_only_profile_takes_its_reference_from_the_space(tmp_path):
+    """Timing a network as the reference would double the profile: a block of the networks' space is used."""
+    nets = _nets(3)
+    ref = reference_item(nets)
+    assert ref is not None and ref.kind == "block" and ref.spec.op != "skip"
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, nets)
+        assert summary.measured == 3 and summary.steady["reference"] == ref.key
