@@ -40,23 +40,40 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"hwnas.commands.{_name}").register(app)
 
 
+def _command():
+    """The click command tree with the validation layer (hwnas.validation) on every numeric option."""
+    from hwnas.validation import install
+
+    return install(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> None:
+    from hwnas.noise import quiet_third_party
+
+    quiet_third_party(argv if argv is not None else sys.argv[1:])
     try:
         # Not standalone, click returns a command's exit code (typer.Exit(n)) rather
         # than exiting, and turns Ctrl-C into a returned 130 (click >= 8.2).
-        code = app(args=argv, standalone_mode=False)
+        code = _command()(args=argv, standalone_mode=False, prog_name="hwnas")
         if code == 130:
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except InputError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from hwnas.output import one_line, safe
+
+        err.print(f"[bold red]error:[/] {safe(one_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click_exc.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+        from hwnas.output import one_line, safe
+
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"[bold red]error:[/] {safe(one_line(exc.format_message()))}{safe(hint)}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
+
+#: C0/C1 control characters (ESC, BEL, CR, ...) but not tab/newline: what a terminal would act on.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: Any) -> str:
+    """Text from a user or a file, safe to show: control characters gone (no ESC]0; title rewrites)."""
+    return _CONTROL.sub("", str(text))
+
+
+def safe(text: Any) -> str:
+    """`clean`, then escaped for rich markup: `[/]` and `adb-shell[usb]` print as written."""
+    return escape(clean(text))
+
+
+def one_line(text: Any) -> str:
+    """An error message as the one line the CLI promises: cleaned, newlines folded, no leading blank."""
+    return " ".join(part.strip() for part in clean(text).splitlines() if part.strip())
 
 
 def print_json(data: Any) -> None:
@@ -18,9 +38,9 @@ def print_json(data: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
           right: Sequence[str] = ()) -> Table:
-    t = Table(title=title, show_lines=False)
+    t = Table(title=clean(title) if title is not None else None, show_lines=False)
     for c in columns:
         t.add_column(c, justify="right" if c in right else "left")
     for r in rows:
-        t.add_row(*[str(v) for v in r])
+        t.add_row(*[safe(v) for v in r])
     return t

@@ -83,10 +83,9 @@ def load_model(path: str | Path, space: str | None = None, device: str | None = 
     for magic, what in _BINARY_MAGIC.items():
         if raw.startswith(magic):
             raise InputError(f"refusing to load {path}: it is {what}, not a JSON latency model (never unpickled)")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(f"refusing to load {path}: not a JSON latency model") from None
+    from hwnas.search.space.jsonsafe import loads
+
+    data = loads(raw, f"latency model {path}")
     model = model_from_json(data, str(path))
     if space is not None and model.space != space:
         raise InputError(f"latency model {path} is for space {model.space!r}, not {space!r}")

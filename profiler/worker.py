@@ -22,6 +22,7 @@ from hwnas.devices.registry import open_device
 from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
+from hwnas.profiler.sharing import claim, clear_pending, hardware_key, hardware_lock, mark_pending, pending_keys, release
 from hwnas.profiler.store import Store, canonical_uri
 from hwnas.search.space import InputError
 
@@ -161,7 +162,7 @@ class DevicePlan:
 
     def __init__(self, store: Store, uri: DeviceURI, identity: str, info: dict[str, Any], items: list[Item],
                  remeasure: bool = False, max_attempts: int = 2, label: str | None = None) -> None:
-        self.store, self.identity = store, identity
+        self.store, self.identity, self.remeasure = store, identity, remeasure
         store.add_device(identity, canonical_uri(str(uri)), info, runtime=uri.runtime, threads=uri.threads,
                          cores=uri.option("cores"))
         done: set[str] = set()
@@ -169,6 +170,7 @@ class DevicePlan:
             done = store.measured_blocks(identity)
             for space in {i.space for i in items if i.kind == "network"}:
                 done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
+            done -= pending_keys(store, identity)  # stored but unsettled: measured again
         todo = [i for i in items if i.key not in done]
         self.summary = DeviceSummary(label or canonical_uri(str(uri)), identity, total=len(items),
                                      skipped=len(items) - len(todo))
@@ -179,16 +181,37 @@ class DevicePlan:
         decision = self.schedule.report(item, settled, m, spread=m.relative_ci)
         self.summary.loop_s += loop_seconds(m)
         self.summary.device_s += float(m.extra.get("measure_s", 0.0))
+        if decision.action == "retry":
+            self._put_unsettled(item, m)
         if decision.action == "store":
             stats = stats_of(decision.payload)
             if item.spec is not None:
                 self.store.put_block(self.identity, item.spec, stats, flagged=decision.flagged)
             else:
                 self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=decision.flagged)
+            clear_pending(self.store, self.identity, item.key)
+            release(self.store, self.identity, item.key)
             self.summary.measured += 1
         self.summary.retried = self.schedule.retried
         self.summary.flagged = list(self.schedule.flagged)
         return decision
+
+    def _put_unsettled(self, item: Item, m: Measurement) -> None:
+        """A try that did not settle goes to the store at once, marked for retry (a crash keeps it)."""
+        mark_pending(self.store, self.identity, item.key)
+        stats = {**stats_of(m), "settled": False}
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats)
+
+    def claim(self, item: Item) -> bool:
+        """Lease the item for this process; False when another process holds or already stored it."""
+        again = self.remeasure or self.schedule.attempts.get(item.key, 0) > 0
+        if claim(self.store, self.identity, item.key, ignore_stored=again):
+            return True
+        self.summary.skipped += 1
+        return False
 
     def progress(self, current: str = "", state: str = "measuring", temp: float | None = None) -> Progress:
         return Progress(self.summary.device, self.summary.skipped + self.schedule.done, self.summary.total,
@@ -222,11 +245,15 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             item = plan.schedule.next()
             if item is None:
                 break
+            if not plan.claim(item):  # another process has it, or stored it meanwhile
+                continue
             emit(plan.progress(item.label, temp=temp))
             try:
-                m = measure_item(device, item, guard,
-                                 lambda state, t: emit(plan.progress(item.label, state, t)), last)
+                with hardware_lock(store, hardware_key(str(parsed))):
+                    m = measure_item(device, item, guard,
+                                     lambda state, t: emit(plan.progress(item.label, state, t)), last)
             except DeviceError as exc:
+                release(store, plan.identity, item.key)
                 plan.summary.failed = str(exc)
                 emit(plan.progress(item.label, "failed", temp))
                 break

@@ -180,7 +180,7 @@ def _fit_store(store: Path, device: Optional[str], space: Optional[str], kind: s
 
     if not store.is_file():
         raise InputError(f"store not found: {store}")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         if device is None:
             known = st.devices()
             if len(known) != 1:
@@ -296,7 +296,7 @@ def evaluate_cmd(
     model = load_model(model_path)
     if not store.is_file():
         raise InputError(f"store not found: {store}")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         identity = st.resolve_device(device or model.device)
         nets = st.networks(identity)
     nets = nets[nets["space"] == model.space]

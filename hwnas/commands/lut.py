@@ -39,7 +39,7 @@ def lut_export(
     fmt = fmt or guess_format(out)
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)} (or name --out with that suffix)")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         identity = _pick_device(st, device)
         df = st.blocks(identity)
         uri = str(df["device_uri"].iloc[0]) if len(df) else identity

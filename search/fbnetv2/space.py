@@ -77,10 +77,12 @@ class ChannelSearchSpace(SearchSpace):
     def check_arch(self, arch: Any) -> dict[str, Any]:  # type: ignore[override]
         """Validate a JSON architecture; returns it normalised."""
         if isinstance(arch, str):
+            from hwnas.search.space.jsonsafe import loads
+
             try:
-                arch = json.loads(arch)
-            except json.JSONDecodeError as exc:
-                raise ArchParseError(f"FBNetV2 architecture is not valid JSON: {exc.msg}") from None
+                arch = loads(arch, "FBNetV2 architecture")
+            except InputError as exc:
+                raise ArchParseError(str(exc)) from None
         if not isinstance(arch, Mapping):
             raise ArchParseError('FBNetV2 architecture must be a JSON object {"resolution", "stem", "layers"}')
         res = arch.get("resolution", self.input_resolution)

@@ -52,10 +52,12 @@ def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpac
         path = path / "arch.json"
     if not path.is_file():
         raise InputError(f"architecture file not found: {path} (a finished `hwnas search` writes one)")
+    from hwnas.search.space.jsonsafe import loads
+
     try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"architecture file {path} is not valid JSON: {exc}") from None
+        record = loads(path.read_bytes(), f"architecture file {path}")
+    except OSError as exc:
+        raise InputError(f"cannot read architecture file {path}: {exc.strerror}") from None
     if not isinstance(record, dict) or "arch" not in record:
         raise InputError(f"architecture file {path} has no 'arch' field")
     options = record.get("space_options") or {}

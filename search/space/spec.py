@@ -163,11 +163,9 @@ class BlockSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "BlockSpec":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"block spec is not valid JSON: {exc.msg} at position {exc.pos}") from None
-        return cls.from_dict(data)
+        from hwnas.search.space.jsonsafe import loads
+
+        return cls.from_dict(loads(text, "block spec"))
 
 
 # --------------------------------------------------------------------------- FBNet ops
