@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import List, Optional
@@ -32,16 +33,22 @@ _HELP = (
 def _items(space_name: str, samples: int, seed: int, archs: Optional[str], blocks: bool, limit: Optional[int]):
     from hwnas.profiler.enumerate import arch_items, block_items, parse_archs, sample_blocks
 
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
     space = get_space(space_name)
     specs = list(space.unique_blocks()) if blocks else []
-    if samples:
-        specs += sample_blocks(space, samples, seed)
+    if samples:  # --limit applies before sampling: never build samples that would be cut off
+        wanted = samples if limit is None else min(samples, max(0, limit - len(specs)))
+        specs += sample_blocks(space, wanted, seed) if wanted else []
     items = block_items(specs)
-    if archs:
+    if archs and (limit is None or len(items) < limit):
+        m = re.fullmatch(r"random:(\d{1,12})", archs.strip())
+        if m and limit is not None and int(m[1]) > limit - len(items):
+            archs = f"random:{limit - len(items)}"
+        if m and int(archs.strip().split(":")[1]) > 1_000_000:
+            raise InputError(f"--archs {archs}: at most random:1000000")
         items += arch_items(space, parse_archs(archs, space, seed))
     if limit is not None:
-        if limit < 1:
-            raise InputError(f"--limit must be >= 1, got {limit}")
         items = items[:limit]
     if not items:
         raise InputError("nothing to measure: --no-blocks needs --archs")

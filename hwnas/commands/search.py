@@ -151,9 +151,13 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Export the searched network (with its trained weights when present) to ONNX or TFLite."""
+    from hwnas.output import default_mode
     from hwnas.search.export_model import export_run
 
+    if out is not None and not out.expanduser().parent.is_dir():  # as every other command: no directory made
+        raise InputError(f"output directory does not exist: {out.expanduser().parent}")
     result = export_run(run, fmt, out)
+    default_mode(result["path"])
     if as_json:
         print_json(result)
         return
