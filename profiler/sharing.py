@@ -25,7 +25,7 @@ from typing import Iterator
 
 from hwnas.profiler.store import Store, _owner_alive, owner_id
 
-__all__ = ["mark_pending", "clear_pending", "pending_keys", "claim", "release", "hardware_lock", "hardware_key",
+__all__ = ["mark_pending", "clear_pending", "pending_keys", "pending_attempts", "claim", "release", "hardware_lock", "hardware_key",
            "LEASE_TTL_S"]
 
 #: How long a claim holds without renewal (a measurement takes seconds; a phone block well under a minute).
@@ -67,6 +67,16 @@ def pending_keys(store: Store, device: str) -> set[str]:
             return {r[0] for r in store._db.execute("SELECT item_key FROM pending WHERE device=?", (device,))}
         except Exception:  # a store opened read-only from before these tables existed
             return set()
+
+
+def pending_attempts(store: Store, device: str) -> dict[str, int]:
+    """Tries already spent on each pending item of a device (what a resumed run counts on)."""
+    with store._lock:
+        try:
+            return {k: int(n) for k, n in store._db.execute(
+                "SELECT item_key, attempts FROM pending WHERE device=?", (device,))}
+        except Exception:  # an old store opened read-only
+            return {}
 
 
 def _done(store: Store, device: str, key: str) -> bool:

@@ -22,7 +22,8 @@ from hwnas.devices.registry import open_device
 from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
-from hwnas.profiler.sharing import claim, clear_pending, hardware_key, hardware_lock, mark_pending, pending_keys, release
+from hwnas.profiler.sharing import (claim, clear_pending, hardware_key, hardware_lock, mark_pending, pending_attempts,
+                                   release)
 from hwnas.profiler.store import Store, canonical_uri
 from hwnas.search.space import InputError
 
@@ -163,20 +164,25 @@ class DevicePlan:
     def __init__(self, store: Store, uri: DeviceURI, identity: str, info: dict[str, Any], items: list[Item],
                  remeasure: bool = False, max_attempts: int = 2, label: str | None = None) -> None:
         self.store, self.identity, self.remeasure = store, identity, remeasure
+        self._tried: set[str] = set()
         store.add_device(identity, canonical_uri(str(uri)), info, runtime=uri.runtime, threads=uri.threads,
                          cores=uri.option("cores"))
         done: set[str] = set()
+        pending: dict[str, int] = {}
         if not remeasure:
             done = store.measured_blocks(identity)
             for space in {i.space for i in items if i.kind == "network"}:
                 done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
-            done -= pending_keys(store, identity)  # stored but unsettled: measured again
+            pending = pending_attempts(store, identity)  # stored but unsettled: tried again, after fresh work
         todo = [i for i in items if i.key not in done]
         self.summary = DeviceSummary(label or canonical_uri(str(uri)), identity, total=len(items),
-                                     skipped=len(items) - len(todo))
+                                     skipped=len(items) - len(todo) - sum(i.key in pending and i.key in done for i in items))
         self.schedule: Schedule[Item] = Schedule(todo, max_attempts=max_attempts)
+        if pending:
+            self.schedule.resume_retries([i for i in items if i.key in pending and i.key in done], pending)
 
     def record(self, item: Item, m: Measurement) -> Decision:
+        self._tried.add(item.key)
         settled = bool(m.settled) and not m.extra.get("throttled")
         decision = self.schedule.report(item, settled, m, spread=m.relative_ci)
         self.summary.loop_s += loop_seconds(m)
@@ -207,7 +213,7 @@ class DevicePlan:
 
     def claim(self, item: Item) -> bool:
         """Lease the item for this process; False when another process holds or already stored it."""
-        again = self.remeasure or self.schedule.attempts.get(item.key, 0) > 0
+        again = self.remeasure or item.key in self._tried  # our own retry: our pending row is no reason to skip
         if claim(self.store, self.identity, item.key, ignore_stored=again):
             return True
         self.summary.skipped += 1
