@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
+from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 
 from hwnas.output import console, print_json
 from hwnas.search.space import InputError

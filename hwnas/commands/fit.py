@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 import typer
-from rich.markup import escape
+from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json, table

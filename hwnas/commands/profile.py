@@ -9,12 +9,11 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 from hwnas.devices.base import DeviceError
-from hwnas.output import console, print_json
+from hwnas.output import console, print_json, safe
 from hwnas.search.space import InputError, get_space
 
 _HELP = (
@@ -69,7 +68,7 @@ class _Display:
     def __call__(self, p) -> None:
         with self.lock:
             if p.device not in self.tasks:
-                self.tasks[p.device] = self.progress.add_task("", total=p.total, device=escape(p.device), temp="",
+                self.tasks[p.device] = self.progress.add_task("", total=p.total, device=safe(p.device), temp="",
                                                               current="", completed=p.done)
             temp = f"{p.temp_c:.0f}°C" if p.temp_c is not None else ""
             current = {"cooling": f"cooling before {p.current}", "failed": f"FAILED at {p.current}",
@@ -77,7 +76,7 @@ class _Display:
             if p.round > 1 and p.state == "measuring":
                 current += f" (round {p.round})"
             self.progress.update(self.tasks[p.device], completed=p.done, total=p.total, temp=temp,
-                                 current=escape(current))
+                                 current=safe(current))
 
 
 def _summary_lines(space: str, store: Path, summaries) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 from hwnas.search.space import (
     ArchParseError,
     BlockSpec,
+    InputError,
     Layer,
     SearchSpace,
     register_space,

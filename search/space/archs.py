@@ -63,7 +63,16 @@ def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpac
     options = record.get("space_options") or {}
     if not isinstance(options, dict):
         raise InputError(f"architecture file {path}: 'space_options' must be an object")
-    space = get_space(space_name or record.get("space", "fbnet"), **options)
-    if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
-        return space, space.check_arch(record["arch"]), record
-    return space, parse_arch(record["arch"], space), record
+    name = space_name or record.get("space", "fbnet")
+    if not isinstance(name, str) or not isinstance(record["arch"], (str, list, dict)):
+        raise InputError(f"architecture file {path}: 'space' must be a name and 'arch' a string, list or object")
+    try:  # a file's values reach constructors: any type they refuse is the file's fault, said in one line
+        space = get_space(name, **options)
+        if space.channel_options:  # FBNetV2-style spaces: the architecture is a JSON object
+            return space, space.check_arch(record["arch"]), record
+        return space, parse_arch(record["arch"], space), record
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"architecture file {path} does not describe an architecture ({type(exc).__name__}: "
+                         f"{str(exc)[:80]})") from None

@@ -1,0 +1,241 @@
+"""Property tests of every input surface: exit 0 with a correct result, or exit 2 with one line.
+
+Each example runs the real CLI in-process (`hwnas.cli.main`, much faster than a
+subprocess) inside a fresh directory, and checks the invariant the issue sets:
+no traceback, at most one line on stderr, and on exit 2 no file created or
+changed.  Counts of what each surface saw are kept in `TALLY` and printed at
+the end of the session (the reliability table in benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwnas.cli import main
+from hwnas.devices.uri import OPTION_BOUNDS, parse_uri
+from hwnas.search.space import InputError
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                    derandomize=True)
+
+#: surface -> counts of inputs tried, clean exit-0 results, clean errors, tracebacks, silent acceptances
+TALLY: dict[str, dict[str, int]] = {}
+
+
+def _tally(surface: str, outcome: str) -> None:
+    row = TALLY.setdefault(surface, {"tried": 0, "ok": 0, "clean_error": 0, "traceback": 0, "silent": 0})
+    row["tried"] += 1
+    row[outcome] += 1
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run(args: list[str], folder: Path) -> tuple[int, str, str]:
+    """The CLI in-process in `folder`: (exit code, stdout, stderr); any escaping exception is a traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    code: int | str = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(cwd)
+    return int(code), out.getvalue(), err.getvalue()
+
+
+def check(surface: str, args: list[str], setup: Callable[[Path], None] | None = None,
+          must_fail: bool = False, on_ok: Callable[[Path, str], None] | None = None) -> int:
+    """Run one input and assert the invariant; returns the exit code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if setup:
+            setup(folder)
+        before = _snapshot(folder)
+        try:
+            code, out, err = run(args, folder)
+        except Exception:  # noqa: BLE001 — anything escaping main() is the traceback the issue forbids
+            _tally(surface, "traceback")
+            raise
+        lines = [line for line in err.splitlines() if line.strip()]
+        if "Traceback" in err or code not in (0, 2):
+            _tally(surface, "traceback")
+            pytest.fail(f"{surface}: exit {code}, stderr {err[-500:]!r}")
+        if code == 2:
+            assert len(lines) == 1 and err.lstrip() == err, f"{surface}: not one line: {err!r}"
+            assert "\x1b" not in err, f"{surface}: control characters reached the terminal"
+            assert _snapshot(folder) == before, f"{surface}: a refused input changed files"
+            _tally(surface, "clean_error")
+        else:
+            if must_fail:
+                _tally(surface, "silent")
+                pytest.fail(f"{surface}: {args} was accepted")
+            if on_ok:
+                on_ok(folder, out)
+            _tally(surface, "ok")
+        return code
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    print("\nreliability tally (surface: tried / ok / clean errors / tracebacks / silent):")
+    for surface, row in sorted(TALLY.items()):
+        print(f"  {surface}: {row['tried']} / {row['ok']} / {row['clean_error']} / {row['traceback']} / {row['silent']}")
+
+
+# --------------------------------------------------------------------------- numbers
+
+_NUMBERS = st.one_of(
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "-1", "0", "1e309", "-0", "1e-320", "99999999999999999999",
+                     "3", "0.5", "abc", "", "0x10", "1_000"]),
+    st.integers(min_value=-10**12, max_value=10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+
+#: (surface, command prefix, flag): a command that fails cleanly on a missing file once its numbers pass
+_NUMERIC = [
+    ("profile", ["profile", "--space", "fbnet-cifar", "--device", "cpu", "--limit", "1", "--store", "no/s.db"],
+     ["--samples", "--seed", "--retries"]),
+    ("search", ["search", "--latency", "missing.json", "--out", "run"],
+     ["--epochs", "--warmup-epochs", "--alpha", "--beta", "--target-ms", "--arch-lr", "--weight-lr", "--seed",
+      "--batch-size", "--micro-batch", "--limit", "--candidates"]),
+    ("train", ["train", "missing-arch.json"], ["--epochs", "--batch-size", "--lr", "--seed", "--limit"]),
+    ("fit", ["fit", "--store", "missing.db", "--out", "m.json"], ["--folds"]),
+    ("adb serve", ["adb", "serve", "--keys", "missing.pub"], ["--port"]),
+]
+_FLAGS = [(surface, prefix, flag) for surface, prefix, flags in _NUMERIC for flag in flags]
+
+
+def _bad_number(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return True
+    return not math.isfinite(value) or value < 0
+
+
+@SETTINGS
+@given(case=st.sampled_from(_FLAGS), value=_NUMBERS)
+def test_every_numeric_option_is_finite_and_bounded(case, value):
+    surface, prefix, flag = case
+    code = check(f"numeric options ({surface})", [*prefix, flag, value])
+    assert code == 2  # either the number is refused, or the missing file is
+    if _bad_number(value):  # NaN, inf, negatives and text are always refused by the option itself
+        out = run([*prefix, flag, value], Path(tempfile.gettempdir()))[2]
+        assert flag in out or "Invalid value" in out or "valid" in out, out
+
+
+def test_relations_between_options_are_checked_up_front(tmp_path):
+    code, _, err = run(["search", "--latency", "m.json", "--out", "r", "--epochs", "2", "--warmup-epochs", "5"],
+                       tmp_path)
+    assert code == 2 and "--warmup-epochs" in err and not (tmp_path / "r").exists()
+
+
+# --------------------------------------------------------------------------- device URIs
+
+_URI_KEYS = st.sampled_from([*OPTION_BOUNDS, "cores", "runtime", "binary", "bogus", "threads"])
+_URI_VALUES = st.one_of(_NUMBERS, st.sampled_from(["0-3", "0-30000000", "4-7,0", "7-4", "x", "1,1"]),
+                        st.text(max_size=8))
+_URIS = st.builds(lambda base, opts: base + ("?" + "&".join(f"{k}={v}" for k, v in opts) if opts else ""),
+                  st.sampled_from(["cpu", "cpu:torch", "cpu:onnxruntime", "cuda:0", "adb://R58", "adb://",
+                                   "bogus", "cpu:a:b", ""]),
+                  st.lists(st.tuples(_URI_KEYS, _URI_VALUES), max_size=3))
+
+
+@SETTINGS
+@given(text=_URIS)
+def test_device_uris_parse_to_bounded_options_or_one_clear_error(text):
+    try:
+        uri = parse_uri(text)
+    except InputError:
+        _tally("device URIs (parse_uri)", "clean_error")
+        return
+    _tally("device URIs (parse_uri)", "ok")
+    keys = [p.split("=", 1)[0] for p in text.partition("?")[2].split("&") if p]
+    assert len(keys) == len(set(keys)), "a duplicate key was resolved silently"
+    for key, value in uri.options:
+        if key in OPTION_BOUNDS:
+            lo, hi = OPTION_BOUNDS[key]
+            assert math.isfinite(value) and lo <= value <= hi, (key, value)
+    assert len(uri.cores) <= 4096
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(text=_URIS)
+def test_device_uris_on_the_command_line(text):
+    check("device URIs (profile --device)",
+          ["profile", "--space", "fbnet-cifar", "--device", text, "--limit", "1", "--store", "no/s.db"])
+
+
+# --------------------------------------------------------------------------- architectures
+
+_OPS = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
+_ARCH_TEXT = st.one_of(
+    st.lists(st.sampled_from(_OPS), min_size=22, max_size=22).map("-".join),
+    st.lists(st.integers(0, 8), min_size=22, max_size=22).map(lambda v: " ".join(map(str, v))),
+    st.lists(st.sampled_from(["k3_e1", "k5_e6", "skip", "k3_e1_g2", "0", "8", "9", "-1", "[/]", "x", ""]),
+             min_size=0, max_size=24).map("-".join),
+    st.lists(st.integers(-2, 10), min_size=20, max_size=23).map(lambda v: ",".join(map(str, v))),
+    st.sampled_from(["fbnet-a", "fbnet-b", "[/]", "[bold]x", "adb-shell[usb]", "\x1b]0;pwned\x07", "{", "[" * 5000]),
+    st.text(max_size=30),
+)
+
+
+@SETTINGS
+@given(text=_ARCH_TEXT, space=st.sampled_from(["fbnet-cifar", "fbnet", "fbnetv2", "[/]"]))
+def test_architecture_strings(text, space):
+    def ok(_folder: Path, out: str) -> None:
+        info = json.loads(out)
+        assert info["total_macs"] > 0
+
+    check("architecture strings (arch info)", ["arch", "info", text, "--space", space, "--json"], on_ok=ok)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                  max_size=4), max_leaves=12)
+_FILE_TEXT = st.one_of(
+    _JSON.map(lambda v: json.dumps(v)),
+    st.builds(lambda arch, extra: json.dumps({"space": "fbnet-cifar", "arch": arch, **extra}),
+              st.one_of(st.text(max_size=10), st.lists(st.integers(-1, 9), max_size=23), _JSON),
+              st.dictionaries(st.sampled_from(["space_options", "format_version", "space"]), _JSON, max_size=2)),
+    st.sampled_from(["[" * 50000, "{\"arch\": " * 3000, "NaN", "{\"arch\": Infinity}", "\xff\xfe", ""]),
+)
+
+
+@SETTINGS
+@given(text=_FILE_TEXT)
+def test_architecture_files(text):
+    check("architecture files (arch info FILE)", ["arch", "info", "a.json", "--json"],
+          setup=lambda d: (d / "a.json").write_text(text, encoding="utf-8", errors="surrogateescape"))
+
+
+@SETTINGS
+@given(text=st.one_of(_FILE_TEXT, st.builds(
+    lambda version, units, model: json.dumps({"format": "hwnas-latency-model", "format_version": version,
+                                              "units": units, "model": model}),
+    st.one_of(st.just(1), st.booleans(), st.integers(-1, 3), st.floats(), st.text(max_size=3)),
+    st.sampled_from(["ms", "s", ""]), _JSON)))
+def test_model_files(text):
+    check("model files (predict --model)", ["predict", "fbnet-a", "--model", "m.json", "--json"],
+          setup=lambda d: (d / "m.json").write_text(text, encoding="utf-8", errors="surrogateescape"),
+          must_fail=True)  # none of these is a usable model
