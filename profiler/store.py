@@ -183,8 +183,16 @@ class Store:
         return db
 
     def _connect_readonly(self) -> sqlite3.Connection:
-        """mode=ro; where SQLite cannot even make its WAL index (a read-only directory), immutable=1."""
+        """Open without writing anything, not even SQLite's -wal/-shm side files.
+
+        With no -wal file beside the store no writer is active and nothing awaits a
+        checkpoint, so `immutable=1` reads it with no side files; with one (a profile
+        is running), mode=ro shares the writer's WAL and sees its latest rows.  Where
+        SQLite cannot make its WAL index (a read-only directory), immutable=1 too.
+        """
         quoted = urllib.parse.quote(str(self.path.resolve()))
+        if not Path(f"{self.path}-wal").exists():
+            return sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, check_same_thread=False)
         try:
             db = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, check_same_thread=False, timeout=30)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
