@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hwnas.cli import main
@@ -29,6 +29,8 @@ from hwnas.search.space import InputError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     derandomize=True)
+
+_OPS = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
 
 #: surface -> counts of inputs tried, clean exit-0 results, clean errors, tracebacks, silent acceptances
 TALLY: dict[str, dict[str, int]] = {}
@@ -188,7 +190,6 @@ def test_device_uris_on_the_command_line(text):
 
 # --------------------------------------------------------------------------- architectures
 
-_OPS = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
 _ARCH_TEXT = st.one_of(
     st.lists(st.sampled_from(_OPS), min_size=22, max_size=22).map("-".join),
     st.lists(st.integers(0, 8), min_size=22, max_size=22).map(lambda v: " ".join(map(str, v))),
@@ -215,6 +216,8 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
                                                                                   max_size=4), max_leaves=12)
 _FILE_TEXT = st.one_of(
     _JSON.map(lambda v: json.dumps(v)),
+    st.lists(st.sampled_from(_OPS), min_size=22, max_size=22).map(
+        lambda ops: json.dumps({"space": "fbnet-cifar", "arch": "-".join(ops)})),
     st.builds(lambda arch, extra: json.dumps({"space": "fbnet-cifar", "arch": arch, **extra}),
               st.one_of(st.text(max_size=10), st.lists(st.integers(-1, 9), max_size=23), _JSON),
               st.dictionaries(st.sampled_from(["space_options", "format_version", "space"]), _JSON, max_size=2)),
@@ -299,13 +302,19 @@ def _lut_ok(folder: Path, out: str) -> None:
     assert all(float(c) == int(c) and c > 0 for c in df["cin"])
 
 
-_ROW = st.tuples(st.sampled_from([16, "16", 16.5, 0, -3, "abc", 24]), st.sampled_from([16, 24, "x", 1e9]),
-                 st.sampled_from([32, 16, 0, "32.0"]), _CELL, _CELL)
+_GOOD_MS = st.sampled_from(["0.5", "1.25", "3"])
+_GOOD_N = st.sampled_from(["5", "10", ""])
+_ROW = st.tuples(st.sampled_from([16, 24, "16", 16.5, 0, -3, "abc"]), st.sampled_from([16, 24, "x", 1e9]),
+                 st.sampled_from([32, 16, 0, "32.0"]), st.one_of(_GOOD_MS, _CELL), st.one_of(_GOOD_N, _CELL))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
+@example(kind="json", yaml_rows=[], rows=[(16, 24, 32, "0.5", "5")], version=1)
+@example(kind="yaml", yaml_rows=[("32x32x16", "32x32x24", "0.5", "10", "0.01")], rows=[], version=1)
 @given(kind=st.sampled_from(["yaml", "csv", "json"]),
-       yaml_rows=st.lists(st.tuples(_SHAPES, _SHAPES, _CELL, _CELL, _CELL), min_size=1, max_size=3),
+       yaml_rows=st.lists(st.tuples(st.one_of(st.just("32x32x16"), _SHAPES), st.one_of(st.just("32x32x24"), _SHAPES),
+                                    st.one_of(_GOOD_MS, _CELL), st.one_of(_GOOD_N, _CELL),
+                                    st.one_of(st.just("0.01"), _CELL)), min_size=1, max_size=3),
        rows=st.lists(_ROW, min_size=1, max_size=3),
        version=st.one_of(st.just(1), st.booleans(), st.integers(-1, 3), st.text(max_size=2)))
 def test_lut_files_are_imported_strictly(kind, yaml_rows, rows, version):
