@@ -29,9 +29,12 @@ _SHAPE = re.compile(r"^\d+(x\d+)*$")
 
 
 def _shape(text: str, key: str) -> list[int]:
-    if not _SHAPE.match(text):
-        raise InputError(f"LUT key {key!r}: bad shape {text!r} (expected HxWxC)")
-    return [int(v) for v in text.split("x")]
+    if not _SHAPE.match(text) or len(text) > 40:
+        raise InputError(f"LUT key {key[:120]!r}: bad shape {text[:40]!r} (expected HxWxC)")
+    dims = [int(v) for v in text.split("x")]
+    if not all(1 <= d <= 100_000 for d in dims):
+        raise InputError(f"LUT key {key[:120]!r}: shape {text!r} has a dimension outside 1..100000")
+    return dims
 
 
 def parse_ofa_key(key: str) -> BlockSpec | None:
@@ -62,8 +65,8 @@ def parse_ofa_key(key: str) -> BlockSpec | None:
             return BlockSpec("conv", cin, cout, h, stride=max(1, round(h / h_out)), kernel=kernel, act=act)
         if name == "Logits":
             return BlockSpec("fc", inp[-1], out[-1], inp[0] if len(inp) == 3 else 1, act="none")
-    except (ValueError, IndexError):
-        raise InputError(f"LUT key {key!r}: fields do not describe a block") from None
+    except (ValueError, IndexError, TypeError, ZeroDivisionError):
+        raise InputError(f"LUT key {key[:120]!r}: fields do not describe a block") from None
     if name in ("AvgPool2D", "GlobalAvgPool"):
         return None
     raise InputError(f"LUT key {key!r}: unknown op {name!r}; known: expanded_conv, Conv, Conv_1, Conv_2, Logits")

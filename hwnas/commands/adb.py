@@ -35,7 +35,7 @@ def _check_key_path(key: Path) -> None:
             from rich.console import Console
 
             Console(stderr=True).print(f"warning: private key {safe(key)} is readable by others (mode {oct(mode)}); "
-                                       f"chmod 600 it", highlight=False)
+                                       f"chmod 600 it", highlight=False, soft_wrap=True)
     elif not key.parent.is_dir() and key.parent != Path.home() / ".android":
         raise InputError(f"directory does not exist: {key.parent}")
 
