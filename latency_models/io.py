@@ -105,7 +105,10 @@ def load_model(path: str | Path, space: str | None = None, device: str | None = 
             raise InputError(f"refusing to load {path}: it is {what}, not a JSON latency model (never unpickled)")
     from hwnas.search.space.jsonsafe import loads
 
-    data = loads(raw, f"latency model {path}")
+    try:
+        data = loads(raw, "the file")
+    except InputError as exc:
+        raise InputError(f"refusing to load {path}: not a JSON latency model ({exc})") from None
     model = model_from_json(data, str(path))
     if space is not None and model.space != space:
         raise InputError(f"latency model {path} is for space {model.space!r}, not {space!r}")
