@@ -15,29 +15,25 @@ platform-tools 29 and adb-shell 0.4.4 (see REFERENCE.md, "ADB").
 
 from __future__ import annotations
 
-import argparse
-import os
 import queue
 import secrets
-import signal
 import socket
 import socketserver
 import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hwnas.devices.adbd.auth import decode_android_pubkey, load_authorized_keys, same_key, verify_token
-from hwnas.devices.adbd.limits import (HANDSHAKE_DEADLINE_S, PREAUTH_MAX_DATA, STREAM_BUFFER_MAX, Deadline, Gate,
-                                       is_loopback)
-from hwnas.devices.adbd.sync import SHELL_CWD, SYNC_MAX_CHUNK, run_sync
+from hwnas.devices.adbd.limits import HANDSHAKE_DEADLINE_S, PREAUTH_MAX_DATA, STREAM_BUFFER_MAX, Deadline, Gate
+from hwnas.devices.adbd.shell import kill, run_shell
+from hwnas.devices.adbd.sync import run_sync
 from hwnas.search.space import InputError
 
-__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "serve", "main"]
+__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "Stream", "Connection", "pack"]
 
 CNXN, AUTH, OPEN, OKAY, CLSE, WRTE = 0x4E584E43, 0x48545541, 0x4E45504F, 0x59414B4F, 0x45534C43, 0x45545257
 AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
@@ -372,7 +368,7 @@ class AdbDaemon:
         for c in conns:
             c.shutdown()
         for p in procs:
-            _kill(p)
+            kill(p)
 
     def __enter__(self) -> "AdbDaemon":
         return self.start()
@@ -383,92 +379,4 @@ class AdbDaemon:
     # -- services ---------------------------------------------------------------
     def run_shell(self, stream: Stream, command: str) -> None:
         """`sh -c command` (or an interactive sh fed from the stream), output streamed back."""
-        argv = ["sh", "-c", command] if command else ["sh"]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if not command else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=SHELL_CWD,
-                                start_new_session=True)
-        with self._lock:
-            self._procs.add(proc)
-        if not command:
-            threading.Thread(target=_feed_stdin, args=(stream, proc), daemon=True).start()
-        try:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while True:
-                chunk = os.read(fd, SYNC_MAX_CHUNK)
-                if not chunk:
-                    break
-                stream.write(chunk)
-            proc.wait()
-        finally:
-            _kill(proc)
-            with self._lock:
-                self._procs.discard(proc)
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
-
-
-def _feed_stdin(stream: Stream, proc: subprocess.Popen) -> None:
-    assert proc.stdin is not None
-    try:
-        while (item := stream.take()) is not None:
-            proc.stdin.write(item)
-            proc.stdin.flush()
-    except OSError:
-        pass
-    finally:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        if stream.closed.is_set():
-            _kill(proc)
-
-
-def serve(host: str, port: int, keys_path: str | Path) -> None:
-    """Serve until SIGTERM/SIGINT, printing the bound address first; InputError on bad keys or port."""
-    keys = load_authorized_keys(keys_path)
-    daemon = AdbDaemon(host, port, keys, quiet=False)
-    if not is_loopback(host):
-        print(f"warning: listening on {host}, not loopback: anyone who can reach this port and holds an "
-              f"authorized key runs commands as {os.environ.get('USER', 'this user')}", file=sys.stderr, flush=True)
-    stopping = threading.Event()
-
-    def _stop(*_: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=daemon.stop, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(f"adbd listening on {daemon.host}:{daemon.port} ({len(keys)} authorized key(s))", flush=True)
-    daemon.serve_forever()
-    daemon.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `python -m devices.adbd --port 5555 --keys ~/.android/adbkey.pub [--host 127.0.0.1]`."""
-    ap = argparse.ArgumentParser(prog="python -m hwnas.devices.adbd", description=(
-        "Serve ADB (shell and sync) on this Linux host so the hwnas phone path, adb-shell and "
-        "Debian's adb client can use it like a phone. Executes commands as the current user."))
-    ap.add_argument("--port", type=int, default=5555, help="TCP port (0 picks a free one; printed on start)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    ap.add_argument("--keys", default="~/.android/adbkey.pub",
-                    help="authorized public keys, adbkey.pub format, one per line")
-    args = ap.parse_args(argv)
-    try:
-        serve(args.host, args.port, args.keys)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        run_shell(self, stream, command)

@@ -13,7 +13,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, Text
                            TimeRemainingColumn)
 
 from hwnas.devices.base import DeviceError
-from hwnas.output import console, print_json, safe
+from hwnas.output import clean, console, print_json, safe
 from hwnas.search.space import InputError, get_space
 
 _HELP = (
@@ -132,7 +132,7 @@ def profile(
         print_json(result)
     else:
         for line in _summary_lines(space, store, summaries):
-            console.print(line, markup=False, highlight=False)
+            console.print(clean(line), markup=False, highlight=False)
     failed = [s for s in summaries if s.failed]
     if failed:
         raise DeviceError("; ".join(f"{s.device}: {s.failed}" for s in failed)

@@ -7,7 +7,6 @@ search`, or an architecture string of a space.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
