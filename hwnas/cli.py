@@ -50,7 +50,7 @@ def _command():
 def main(argv: list[str] | None = None) -> None:
     from hwnas.noise import quiet_third_party
 
-    quiet_third_party(argv if argv is not None else sys.argv[1:])
+    quiet_third_party()
     try:
         # Not standalone, click returns a command's exit code (typer.Exit(n)) rather
         # than exiting, and turns Ctrl-C into a returned 130 (click >= 8.2).

@@ -93,6 +93,13 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statements one by one inside the caller's transaction (executescript would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 class StoreError(InputError):
     """A store file that cannot be used: corrupt, not SQLite, or written by a newer hwnas."""
 
@@ -232,6 +239,9 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self._lock, self._db:
+            # One write transaction from the check to the version row: two processes creating one
+            # store at once must not see each other's half-made schema ("no schema version").
+            self._db.execute("BEGIN IMMEDIATE")
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "meta" in tables:
                 row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -248,8 +258,8 @@ class Store:
             elif tables:
                 raise StoreError(f"store {self.path} is an SQLite file of another program (tables: "
                                  f"{', '.join(sorted(tables))})")
-            self._db.executescript(_SCHEMA)
-            self._db.executescript(_SHARING_SCHEMA)
+            _run_script(self._db, _SCHEMA)
+            _run_script(self._db, _SHARING_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_by', ?)", (tool_version(),))
 

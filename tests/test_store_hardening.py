@@ -224,3 +224,24 @@ def test_two_workers_on_one_store_measure_each_item_once(tmp_path, items):
     assert all(s.measured > 0 for s in summaries)
     with Store(path, readonly=True) as st:
         assert len(st.blocks()) == len(items)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_two_profile_processes_split_one_plan(tmp_path):
+    """The real CLI twice at once on one store and one device: every item measured by exactly one of them."""
+    import json
+    import subprocess
+    import sys
+
+    uri = "cpu:onnxruntime?threads=1&max_seconds=0.05&runs=5"
+    args = [sys.executable, "-m", "hwnas", "profile", "--space", "fbnet-cifar", "--device", uri, "--limit", "12",
+            "--store", str(tmp_path / "two.db"), "--json"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
+    results = [json.loads(p.communicate(timeout=600)[0])["devices"][0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sum(r["measured"] for r in results) == 12  # split, never both
+    with Store(tmp_path / "two.db", readonly=True) as st:
+        assert len(st.blocks()) == 12
+        assert st._db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+        assert st._db.execute("SELECT COUNT(*) FROM hw_locks").fetchone()[0] == 0
