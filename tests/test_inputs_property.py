@@ -378,3 +378,36 @@ def test_damaged_store_files(damage, where, command):
             "fit": ["fit", "--store", "s.db", "--out", "m.json"],
             "evaluate": ["evaluate", "--store", "s.db", "--model", "m.json"]}[command]
     check(f"store files ({command})", args, setup=setup)
+
+
+def _numeric_options() -> list[tuple[list[str], str]]:
+    """Every INT/FLOAT option of every command in the tree: (command path, flag)."""
+    import typer
+
+    from hwnas.cli import app
+    from hwnas.validation import _numeric
+
+    found: list[tuple[list[str], str]] = []
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+        for param in getattr(cmd, "params", ()):
+            flags = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+            if flags and _numeric(param):
+                found.append((path, flags[0]))
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_numeric_option_in_the_tree_refuses_nan_and_negatives(tmp_path):
+    options = _numeric_options()
+    assert len(options) >= 20  # the walk found the tree
+    for path, flag in options:
+        for value in ("nan", "-1"):
+            code, _, err = run([*path, flag, value], tmp_path)
+            outcome = "clean_error" if code == 2 and flag in err and err.count("\n") == 1 else "silent"
+            _tally("numeric options (whole tree: nan, -1)", outcome)
+            assert outcome == "clean_error", (path, flag, value, err)
+    assert not any(tmp_path.iterdir())
