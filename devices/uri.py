@@ -37,17 +37,30 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
 }
 
 
+#: Core ids above this are refused before a range is expanded (Linux's own limit is 8192 CPUs).
+MAX_CORE_ID = 4095
+
+#: Bounds of numeric URI options, checked before the device opens: (lowest, highest).
+OPTION_BOUNDS: dict[str, tuple[float, float]] = {
+    "threads": (0, 1024), "warmup": (0, 100_000), "runs": (1, 1_000_000), "min_runs": (1, 1_000_000),
+    "max_runs": (1, 1_000_000), "min_seconds": (0, 86_400), "max_seconds": (0, 86_400), "gpu": (0, 1),
+    "cooldown": (0, 3_600),
+}
+
+
 def parse_cores(text: str) -> tuple[int, ...]:
-    """`4-7`, `0,2,4` or `0-1,6` → sorted unique core ids."""
+    """`4-7`, `0,2,4` or `0-1,6` → sorted unique core ids (each at most `MAX_CORE_ID`)."""
     cores: set[int] = set()
     for part in text.split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        m = re.fullmatch(r"(\d{1,9})(?:-(\d{1,9}))?", part)
         if not m:
-            raise InputError(f"bad cores {text!r}: expected a list like 4-7 or 0,2,4")
+            raise InputError(f"bad cores {text[:60]!r}: expected a list like 4-7 or 0,2,4")
         lo, hi = int(m[1]), int(m[2] or m[1])
         if hi < lo:
-            raise InputError(f"bad cores {text!r}: range {part} runs backwards")
+            raise InputError(f"bad cores {text[:60]!r}: range {part} runs backwards")
+        if hi > MAX_CORE_ID:
+            raise InputError(f"bad cores {text[:60]!r}: core {hi} is above {MAX_CORE_ID}")
         cores.update(range(lo, hi + 1))
     return tuple(sorted(cores))
 
@@ -92,6 +105,31 @@ class DeviceURI:
 _DEFAULT_RUNTIME: dict[str, str] = {"cpu": "onnxruntime", "cuda": "torch", "adb": "benchmark_model"}
 
 
+def _option_value(text: str, key: str, value: str) -> Any:
+    """One option's value, typed, finite and within `OPTION_BOUNDS` (NaN, inf, -5 and 10^9 threads refused)."""
+    kind = _OPTION_TYPES[key]
+    if kind is str:
+        return value
+    if len(value) > 32:
+        raise InputError(f"device {text[:80]}: option {key} value is too long")
+    try:
+        number = kind(value)
+    except ValueError:
+        raise InputError(f"device {text}: option {key}={value!r} is not a valid {kind.__name__}") from None
+    lo, hi = OPTION_BOUNDS.get(key, (0, 1e9))
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InputError(f"device {text}: option {key} must be a finite number, got {value}")
+    if not lo <= number <= hi:
+        raise InputError(f"device {text}: option {key} must be between {lo:g} and {hi:g}, got {value}")
+    return number
+
+
+def _check_option_relations(text: str, options: dict[str, Any]) -> None:
+    for small, large in (("min_runs", "max_runs"), ("min_seconds", "max_seconds")):
+        if small in options and large in options and options[small] > options[large]:
+            raise InputError(f"device {text}: option {small} ({options[small]}) exceeds {large} ({options[large]})")
+
+
 def parse_uri(text: str) -> DeviceURI:
     """Parse a device URI; unknown options and malformed values get one clear line."""
     if not isinstance(text, str) or not text.strip():
@@ -102,12 +140,12 @@ def parse_uri(text: str) -> DeviceURI:
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key not in _OPTION_TYPES:
             raise InputError(f"device {text}: unknown option {key!r}; known: {', '.join(sorted(_OPTION_TYPES))}")
-        try:
-            options[key] = _OPTION_TYPES[key](value)
-        except ValueError:
-            raise InputError(f"device {text}: option {key}={value!r} is not a valid {_OPTION_TYPES[key].__name__}") from None
-        if key in ("threads", "warmup", "runs", "min_runs", "max_runs") and options[key] < (0 if key == "warmup" else 1):
+        if key in options:
+            raise InputError(f"device {text}: option {key} is given twice")
+        options[key] = _option_value(text, key, value)
+        if key in ("threads", "runs", "min_runs", "max_runs") and options[key] < 1:
             raise InputError(f"device {text}: option {key} must be positive, got {value}")
+    _check_option_relations(text, options)
     if "cores" in options:
         parse_cores(options["cores"])
     runtime = options.pop("runtime", "")

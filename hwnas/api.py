@@ -51,10 +51,16 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
         raise InputError(f"`limit` must be >= 1, got {limit}")
     sp = get_space(space)
     specs = list(sp.unique_blocks()) if blocks else []
-    if samples:
-        specs += sample_blocks(sp, samples, seed)
+    if samples:  # `limit` applies before sampling: never build samples that would be cut off
+        wanted = samples if limit is None else min(samples, max(0, limit - len(specs)))
+        specs += sample_blocks(sp, wanted, seed) if wanted else []
     items = block_items(specs)
     spec = (archs or "").strip()
+    m = re.fullmatch(r"random:(\d{1,12})", spec)
+    if m and int(m[1]) > 1_000_000:
+        raise InputError(f"`archs` {spec}: at most random:1000000")
+    if m and limit is not None and int(m[1]) > limit - len(items):
+        spec = f"random:{max(0, limit - len(items))}" if limit > len(items) else ""
     if spec.startswith("suggest"):
         from hwnas.networks_io import suggest_archs
 
@@ -174,7 +180,7 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
     store = Path(store)
     if not store.is_file():
         raise InputError(f"store not found: {store}")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         if device is None:
             known = st.devices()
             if len(known) != 1:
@@ -325,9 +331,12 @@ def train(run: "Run | PathLike", data: str = "digits", *, epochs: int = 30, batc
 
 def export(run: "Run | PathLike", fmt: str = "onnx", out: PathLike | None = None) -> dict[str, Any]:
     """Export a run's network (trained weights when present) to ONNX or TFLite."""
+    from hwnas.output import default_mode
     from hwnas.search.export_model import export_run
 
-    return export_run(run, fmt, Path(out) if out is not None else None)
+    result = export_run(run, fmt, Path(out).expanduser() if out is not None else None)
+    default_mode(result["path"])  # shareable like reports (the exporters write through temporary files)
+    return result
 
 
 # --------------------------------------------------------------------------- report

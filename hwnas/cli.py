@@ -17,7 +17,6 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not the click pa
 except ImportError:  # older typer runs on the click package
     from click import exceptions as click_exc
 from rich.console import Console
-from rich.markup import escape
 
 from hwnas.search.space import InputError
 
@@ -60,23 +59,40 @@ def cli_message(message: str) -> str:
     return re.sub(r"`([a-z_][a-z0-9_]*)`", lambda m: flags.get(m[1], m[1]), message)
 
 
+def _command():
+    """The click command tree with the validation layer (hwnas.validation) on every numeric option."""
+    from hwnas.validation import install
+
+    return install(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> None:
+    from hwnas.noise import quiet_third_party
+
+    quiet_third_party()
     try:
         # Not standalone, click returns a command's exit code (typer.Exit(n)) rather
         # than exiting, and turns Ctrl-C into a returned 130 (click >= 8.2).
-        code = app(args=argv, standalone_mode=False)
+        code = _command()(args=argv, standalone_mode=False, prog_name="hwnas")
         if code == 130:
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
     except InputError as exc:
-        err.print("[bold red]error:[/] " + escape(cli_message(str(exc))), highlight=False, soft_wrap=True)
+        from hwnas.output import one_line, safe
+
+        err.print(f"[bold red]error:[/] {safe(one_line(cli_message(str(exc))))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click_exc.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+        from hwnas.output import one_line, safe
+
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"[bold red]error:[/] {safe(one_line(exc.format_message()))}{safe(hint)}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except typer.Abort:
         err.print("aborted")
         sys.exit(130)

@@ -93,7 +93,7 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
     warnings: list[str] = []
     if not store_path.is_file():
         raise InputError(f"store not found: {store_path} (run `hwnas profile` first)")
-    with Store(store_path, create=False) as store:
+    with Store(store_path, create=False, readonly=True) as store:
         all_devices = store.devices()
         if all_devices.empty:
             raise InputError(f"store {store_path} holds no measurements yet (run `hwnas profile` first)")

@@ -9,6 +9,7 @@ space or another device is refused with one line (InputError).
 from __future__ import annotations
 
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -52,17 +53,36 @@ def save_model(model: LatencyModel, path: str | Path) -> Path:
     return path
 
 
+#: No number in a sane model comes near this (coefficients, thresholds on MACs ~1e10, ms); 1e308 would predict inf.
+MAX_MAGNITUDE = 1e30
+
+
+def _check_magnitudes(data: Any, source: str) -> None:
+    """Every number finite and below `MAX_MAGNITUDE` (walked without recursion: files may be deep)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            if not math.isfinite(node) or abs(node) > MAX_MAGNITUDE:
+                raise InputError(f"{source} holds the number {node:.3g}: not a usable latency model")
+
+
 def model_from_json(data: Any, source: str = "latency model") -> LatencyModel:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{source} is not an hwnas latency model (no \"format\": \"{FORMAT}\")")
     version = data.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:  # `true` is an int to isinstance, not a version
         raise InputError(f"{source} has a bad format_version {version!r}")
     if version > FORMAT_VERSION:
         raise InputError(f"{source} has format version {version}, newer than this hwnas reads "
                          f"({FORMAT_VERSION}); upgrade hwnas")
     if data.get("units") != "ms":
         raise InputError(f"{source} has units {data.get('units')!r}; expected 'ms'")
+    _check_magnitudes(data, source)
     try:
         return LatencyModel.from_dict(data["model"])
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -83,10 +103,12 @@ def load_model(path: str | Path, space: str | None = None, device: str | None = 
     for magic, what in _BINARY_MAGIC.items():
         if raw.startswith(magic):
             raise InputError(f"refusing to load {path}: it is {what}, not a JSON latency model (never unpickled)")
+    from hwnas.search.space.jsonsafe import loads
+
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(f"refusing to load {path}: not a JSON latency model") from None
+        data = loads(raw, "the file")
+    except InputError as exc:
+        raise InputError(f"refusing to load {path}: not a JSON latency model ({exc})") from None
     model = model_from_json(data, str(path))
     if space is not None and model.space != space:
         raise InputError(f"latency model {path} is for space {model.space!r}, not {space!r}")

@@ -107,6 +107,8 @@ def run_farm(uris: list[str], store: Store, items: list[Item], *, address: str =
             emit(plan.progress(temp=temp))
         def submit(uri: str) -> None:
             item = plans[uri].schedule.next()
+            while item is not None and not plans[uri].claim(item):  # leased or stored by another process
+                item = plans[uri].schedule.next()
             if item is None:
                 emit(plans[uri].progress("", "done"))
                 return

@@ -29,9 +29,12 @@ _SHAPE = re.compile(r"^\d+(x\d+)*$")
 
 
 def _shape(text: str, key: str) -> list[int]:
-    if not _SHAPE.match(text):
-        raise InputError(f"LUT key {key!r}: bad shape {text!r} (expected HxWxC)")
-    return [int(v) for v in text.split("x")]
+    if not _SHAPE.match(text) or len(text) > 40:
+        raise InputError(f"LUT key {key[:120]!r}: bad shape {text[:40]!r} (expected HxWxC)")
+    dims = [int(v) for v in text.split("x")]
+    if not all(1 <= d <= 100_000 for d in dims):
+        raise InputError(f"LUT key {key[:120]!r}: shape {text!r} has a dimension outside 1..100000")
+    return dims
 
 
 def parse_ofa_key(key: str) -> BlockSpec | None:
@@ -62,11 +65,52 @@ def parse_ofa_key(key: str) -> BlockSpec | None:
             return BlockSpec("conv", cin, cout, h, stride=max(1, round(h / h_out)), kernel=kernel, act=act)
         if name == "Logits":
             return BlockSpec("fc", inp[-1], out[-1], inp[0] if len(inp) == 3 else 1, act="none")
-    except (ValueError, IndexError):
-        raise InputError(f"LUT key {key!r}: fields do not describe a block") from None
+    except (ValueError, IndexError, TypeError, ZeroDivisionError):
+        raise InputError(f"LUT key {key[:120]!r}: fields do not describe a block") from None
     if name in ("AvgPool2D", "GlobalAvgPool"):
         return None
     raise InputError(f"LUT key {key!r}: unknown op {name!r}; known: expanded_conv, Conv, Conv_1, Conv_2, Logits")
+
+
+_TIMING_KEYS = ("mean_ms", "median_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms")
+
+
+def _number(value: Any, where: str, name: str, integer: bool = False, minimum: float = 0.0) -> float | int:
+    """A table value as a finite number >= `minimum` (an integer when asked); InputError naming the cell.
+
+    Why strict: a LUT value goes straight into every prediction made from the
+    store, so `.nan`, `-3`, `abc` or 16.5 channels must be refused, not stored.
+    """
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{where}: {name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {name} must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number) or number < minimum:
+        raise InputError(f"{where}: {name} must be a finite number >= {minimum:g}, got {str(value)[:40]}")
+    if integer:
+        if number != int(number) or number > 2**31:
+            raise InputError(f"{where}: {name} must be a whole number, got {str(value)[:40]}")
+        return int(number)
+    return number
+
+
+def _checked(spec: BlockSpec, stats: dict[str, Any], where: str) -> tuple[BlockSpec, dict[str, Any]]:
+    """Every timing finite and >= 0, the count whole, the median > 0, the spec storable: before any write."""
+    out = dict(stats)
+    for k in _TIMING_KEYS:
+        if out.get(k) is not None:
+            out[k] = _number(out[k], where, k)
+    if out.get("median_ms") is None or out["median_ms"] <= 0:
+        raise InputError(f"{where}: latency must be > 0 ms, got {out.get('median_ms')}")
+    if out.get("n") is not None:
+        out["n"] = _number(out["n"], where, "count", integer=True, minimum=1)
+    try:
+        spec.key, spec.to_json()  # noqa: B018 — a spec that cannot name itself fails here, not half-way into the store
+    except (ValueError, TypeError, ZeroDivisionError) as exc:
+        raise InputError(f"{where}: not a storable block ({exc})") from None
+    return spec, out
 
 
 def _ofa_rows(data: Any, path: Path) -> Iterator[tuple[BlockSpec, dict[str, Any]]]:
@@ -78,9 +122,10 @@ def _ofa_rows(data: Any, path: Path) -> Iterator[tuple[BlockSpec, dict[str, Any]
             continue
         if not isinstance(entry, dict) or "mean" not in entry:
             raise InputError(f"{path}: entry {key!r} lacks 'mean' (expected {{count, mean, std}} in ms)")
-        mean = float(entry["mean"])
-        yield spec, {"n": entry.get("count"), "mean_ms": mean, "median_ms": mean,
-                     "std_ms": entry.get("std"), "settled": True}
+        where = f"{path}: entry {str(key)[:80]!r}"
+        mean = _number(entry["mean"], where, "mean")
+        yield _checked(spec, {"n": entry.get("count"), "mean_ms": mean, "median_ms": mean,
+                              "std_ms": entry.get("std"), "settled": True}, where)
 
 
 def _frame_rows(df: pd.DataFrame, path: Path) -> Iterator[tuple[BlockSpec, dict[str, Any]]]:
@@ -99,7 +144,9 @@ def _frame_rows(df: pd.DataFrame, path: Path) -> Iterator[tuple[BlockSpec, dict[
             try:
                 for f in ("cin", "cout", "resolution", "stride", "kernel", "groups"):
                     if f in values:
-                        values[f] = int(values[f])
+                        values[f] = _number(values[f], f"{path}: row {i}", f, integer=True, minimum=1)
+                if "expansion" in values:
+                    values["expansion"] = _number(values["expansion"], f"{path}: row {i}", "expansion", minimum=1e-9)
                 for f in ("se", "shuffle"):
                     if f in values:
                         values[f] = str(values[f]).lower() in ("1", "true", "yes")
@@ -109,13 +156,13 @@ def _frame_rows(df: pd.DataFrame, path: Path) -> Iterator[tuple[BlockSpec, dict[
         median = row.get("median_ms", row.get("mean_ms"))
         if _missing(median):
             median = row.get("mean_ms")
-        if _missing(median) or float(median) < 0:
+        if _missing(median):
             raise InputError(f"{path}: row {i}: no latency (median_ms/mean_ms)")
         stats = {k: row.get(k) for k in ("n", "mean_ms", "std_ms", "p10_ms", "p90_ms", "min_ms", "ci_halfwidth_ms")}
         stats = {k: (None if _missing(v) else v) for k, v in stats.items()}
-        stats["median_ms"] = float(median)
+        stats["median_ms"] = median
         stats["settled"] = str(row.get("settled", True)).lower() not in ("0", "false")
-        yield spec, stats
+        yield _checked(spec, stats, f"{path}: row {i}")
 
 
 def _missing(v: Any) -> bool:
@@ -137,8 +184,12 @@ def read_table(path: str | Path, fmt: str | None = None) -> list[tuple[BlockSpec
         if fmt == "yaml":
             import yaml
 
+            from hwnas.search.space.jsonsafe import check_depth
+
+            text = path.read_text()
+            check_depth(text, f"LUT file {path}")
             try:
-                data = yaml.safe_load(path.read_text())
+                data = yaml.safe_load(text)
             except yaml.YAMLError as exc:
                 raise InputError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
             rows = list(_ofa_rows(data, path))
@@ -149,17 +200,25 @@ def read_table(path: str | Path, fmt: str | None = None) -> list[tuple[BlockSpec
                 raise InputError(f"{path} is not a readable CSV: {exc}") from None
             rows = list(_frame_rows(df, path))
         elif fmt == "json":
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path} is not valid JSON: {exc.msg}") from None
+            from hwnas.search.space.jsonsafe import loads
+
+            data = loads(path.read_bytes(), f"LUT file {path}")
             if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
                 raise InputError(f"{path}: expected a hwnas LUT JSON object with a 'blocks' list")
-            if int(data.get("format_version", 1)) > LUT_FORMAT_VERSION:
+            version = data.get("format_version", 1)
+            if type(version) is not int or version < 1:
+                raise InputError(f"{path}: format_version must be a whole number >= 1, got {version!r}")
+            if not all(isinstance(b, dict) for b in data["blocks"]):
+                raise InputError(f"{path}: every entry of 'blocks' must be an object")
+            if version > LUT_FORMAT_VERSION:
                 raise InputError(f"{path}: LUT format version {data['format_version']} is newer than this hwnas knows")
             rows = list(_frame_rows(pd.DataFrame(data["blocks"]), path))
         elif fmt == "parquet":
-            rows = list(_frame_rows(pd.read_parquet(path), path))
+            try:
+                frame = pd.read_parquet(path)
+            except Exception as exc:  # pyarrow raises its own error types for a file that is not Parquet
+                raise InputError(f"{path} is not a readable Parquet file: {str(exc).splitlines()[0][:120]}") from None
+            rows = list(_frame_rows(frame, path))
         else:
             raise InputError(f"cannot tell the format of {path}; name it .yaml, .csv, .json or .parquet")
     except UnicodeDecodeError:

@@ -73,6 +73,18 @@ class Schedule(Generic[T]):
             raise ValueError("max_attempts must be >= 1")
         self._queue = deque(interleave(self.items))
 
+    def resume_retries(self, items: Iterable[T], attempts: dict[str, int]) -> None:
+        """Items an earlier (crashed) run left unsettled: they join the next round, not this one,
+        with the tries already spent counted, so a crash cannot make them outrank fresh work."""
+        items = list(items)
+        self.items = [*self.items, *items]
+        for item in items:
+            self.attempts[item.key] = min(attempts.get(item.key, 1), self.max_attempts - 1)
+        self._later.extend(items)
+        if not self._queue and self._later:
+            self._queue = deque(interleave(self._later))
+            self._later = []
+
     @property
     def total(self) -> int:
         return len(self.items)

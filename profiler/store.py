@@ -19,9 +19,12 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -34,7 +37,7 @@ from hwnas.search.space import BlockSpec, InputError
 if TYPE_CHECKING:
     from hwnas.devices.base import Measurement
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version"]
+__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "TIMING_COLUMNS", "tool_version", "owner_id", "stats_of"]
 
 SCHEMA_VERSION = 1
 
@@ -58,6 +61,46 @@ CREATE TABLE IF NOT EXISTS networks (
     {", ".join(f"{c} {'TEXT' if c.startswith('thermal') or c == 'tool_version' else 'REAL'}" for c in TIMING_COLUMNS)},
     PRIMARY KEY (device, space, arch));
 """
+
+
+#: Crash safety and sharing (issue 15), kept apart from the measurement tables:
+#: ``pending``  items whose measurement did not settle: the best try is already in
+#:              blocks/networks (settled=0), and the next round or run measures them again;
+#: ``leases``   an item claimed by one process (owner = host:pid) until it expires;
+#: ``hw_locks`` the hardware a process is loading right now (one measurement at a time).
+_SHARING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (device TEXT NOT NULL, item_key TEXT NOT NULL, attempts INTEGER NOT NULL,
+    since REAL NOT NULL, PRIMARY KEY (device, item_key));
+CREATE TABLE IF NOT EXISTS leases (device TEXT NOT NULL, item_key TEXT NOT NULL, owner TEXT NOT NULL,
+    expires REAL NOT NULL, PRIMARY KEY (device, item_key));
+CREATE TABLE IF NOT EXISTS hw_locks (hardware TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+"""
+
+
+def owner_id() -> str:
+    """This process as a lease owner: host and pid, so a dead owner on this host is seen at once."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """False only when the owner is a process of this host that no longer exists (a kill -9)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another host's process: only its lease's expiry tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statements one by one inside the caller's transaction (executescript would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 class StoreError(InputError):
@@ -112,31 +155,103 @@ class Store:
     a lock, which is how several devices' results are serialized into one file.
     """
 
-    def __init__(self, path: str | Path, create: bool = True) -> None:
+    def __init__(self, path: str | Path, create: bool = True, readonly: bool = False) -> None:
+        """Open (or create) a store; `readonly` for commands that only read (fit, report, export).
+
+        A read-only store never gets a schema written into it, and opening one
+        whose file is read-only works.  Every open runs SQLite's quick_check,
+        so a damaged file is refused before anything is read from or written to it.
+        """
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        self.readonly = readonly
+        if (not create or readonly) and not self.path.is_file():
+            if self.path.exists():
+                raise StoreError(f"store path is not a file: {self.path}")
             raise StoreError(f"store not found: {self.path}")
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"store path is not a file: {self.path}")
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(f"store directory does not exist: {self.path.parent}")
+        if readonly and self.path.stat().st_size == 0:
+            raise StoreError(f"store {self.path} is empty (0 bytes): not an hwnas store")
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._init_schema()
+            self._db = self._connect_readonly() if readonly else self._connect()
+            self._check_integrity()
+            if readonly:
+                self._check_schema_readonly()
+            else:
+                self._init_schema()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"store {self.path} is not a usable hwnas store ({exc}); "
                              f"move it aside or pick another --store") from None
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Open without writing anything, not even SQLite's -wal/-shm side files.
+
+        With no -wal file beside the store no writer is active and nothing awaits a
+        checkpoint, so `immutable=1` reads it with no side files; with one (a profile
+        is running), mode=ro shares the writer's WAL and sees its latest rows.  Where
+        SQLite cannot make its WAL index (a read-only directory), immutable=1 too.
+        """
+        quoted = urllib.parse.quote(str(self.path.resolve()))
+        if not Path(f"{self.path}-wal").exists():
+            return sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, check_same_thread=False)
+        try:
+            db = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            return sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, check_same_thread=False)
+
+    def _check_integrity(self) -> None:
+        """PRAGMA quick_check: a file with damaged pages is refused, not written into or half-read."""
+        with self._lock:
+            rows = [r[0] for r in self._db.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            detail = "; ".join(str(r) for r in rows[:2])
+            raise StoreError(f"store {self.path} is damaged (SQLite quick_check: {detail}); "
+                             f"restore a backup or move it aside")
+
+    def _check_schema_readonly(self) -> None:
+        """What `_init_schema` checks, without writing: an empty or foreign file is refused."""
+        with self._lock:
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
+                raise StoreError(f"store {self.path} holds no tables: not an hwnas store")
+            if not {"meta", "devices", "blocks", "networks"} <= tables:
+                raise StoreError(f"store {self.path} is an SQLite file of another program (tables: "
+                                 f"{', '.join(sorted(tables))})")
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = int(row[0]) if row else 0
+        except ValueError:
+            version = 0
+        if version < 1:
+            raise StoreError(f"store {self.path} has no schema version; it was not written by hwnas")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {version}, newer than this hwnas knows "
+                             f"({SCHEMA_VERSION}); upgrade hwnas to read it")
+
     # -- lifecycle -------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self._lock, self._db:
+            # One write transaction from the check to the version row: two processes creating one
+            # store at once must not see each other's half-made schema ("no schema version").
+            self._db.execute("BEGIN IMMEDIATE")
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "meta" in tables:
                 row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                version = int(row[0]) if row else 0
+                try:
+                    version = int(row[0]) if row else 0
+                except ValueError:
+                    version = 0
                 if version > SCHEMA_VERSION:
                     raise StoreError(
                         f"store {self.path} has schema version {version}, newer than this hwnas knows "
@@ -146,7 +261,8 @@ class Store:
             elif tables:
                 raise StoreError(f"store {self.path} is an SQLite file of another program (tables: "
                                  f"{', '.join(sorted(tables))})")
-            self._db.executescript(_SCHEMA)
+            _run_script(self._db, _SCHEMA)
+            _run_script(self._db, _SHARING_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_by', ?)", (tool_version(),))
 

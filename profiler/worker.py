@@ -23,6 +23,8 @@ from hwnas.devices.uri import DeviceURI, parse_uri
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.schedule import Decision, Schedule
 from hwnas.devices.uri import canonical_uri
+from hwnas.profiler.sharing import (claim, clear_pending, hardware_key, hardware_lock, mark_pending, pending_attempts,
+                                   release)
 from hwnas.profiler.steady import Steadiness, SteadyRun, measure_options
 from hwnas.profiler.store import Store, stats_of
 from hwnas.search.space import InputError
@@ -166,34 +168,61 @@ class DevicePlan:
 
     def __init__(self, store: Store, uri: DeviceURI, identity: str, info: dict[str, Any], items: list[Item],
                  remeasure: bool = False, max_attempts: int = 2, label: str | None = None) -> None:
-        self.store, self.identity = store, identity
+        self.store, self.identity, self.remeasure = store, identity, remeasure
+        self._tried: set[str] = set()
         store.add_device(identity, canonical_uri(uri), info, runtime=uri.runtime, threads=uri.threads,
                          cores=uri.option("cores"))
         done: set[str] = set()
+        pending: dict[str, int] = {}
         if not remeasure:
             done = store.measured_blocks(identity)
             for space in {i.space for i in items if i.kind == "network"}:
                 done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
+            pending = pending_attempts(store, identity)  # stored but unsettled: tried again, after fresh work
         todo = [i for i in items if i.key not in done]
         self.summary = DeviceSummary(label or canonical_uri(uri), identity, total=len(items),
-                                     skipped=len(items) - len(todo))
+                                     skipped=len(items) - len(todo) - sum(i.key in pending and i.key in done for i in items))
         self.schedule: Schedule[Item] = Schedule(todo, max_attempts=max_attempts)
+        if pending:
+            self.schedule.resume_retries([i for i in items if i.key in pending and i.key in done], pending)
 
     def record(self, item: Item, m: Measurement) -> Decision:
+        self._tried.add(item.key)
         settled = bool(m.settled) and not m.extra.get("throttled")
         decision = self.schedule.report(item, settled, m, spread=m.relative_ci)
         self.summary.loop_s += loop_seconds(m)
         self.summary.device_s += float(m.extra.get("measure_s", 0.0))
+        if decision.action == "retry":
+            self._put_unsettled(item, m)
         if decision.action == "store":
             stats = stats_of(decision.payload)
             if item.spec is not None:
                 self.store.put_block(self.identity, item.spec, stats, flagged=decision.flagged)
             else:
                 self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=decision.flagged)
+            clear_pending(self.store, self.identity, item.key)
+            release(self.store, self.identity, item.key)
             self.summary.measured += 1
         self.summary.retried = self.schedule.retried
         self.summary.flagged = list(self.schedule.flagged)
         return decision
+
+    def _put_unsettled(self, item: Item, m: Measurement) -> None:
+        """A try that did not settle goes to the store at once, marked for retry (a crash keeps it)."""
+        mark_pending(self.store, self.identity, item.key)
+        stats = {**stats_of(m), "settled": False}
+        if item.spec is not None:
+            self.store.put_block(self.identity, item.spec, stats)
+        else:
+            self.store.put_network(self.identity, item.space, item.arch_text, stats)
+
+    def claim(self, item: Item) -> bool:
+        """Lease the item for this process; False when another process holds or already stored it."""
+        again = self.remeasure or item.key in self._tried  # our own retry: our pending row is no reason to skip
+        if claim(self.store, self.identity, item.key, ignore_stored=again):
+            return True
+        self.summary.skipped += 1
+        return False
 
     def progress(self, current: str = "", state: str = "measuring", temp: float | None = None,
                  note: str = "") -> Progress:
@@ -251,11 +280,15 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
             item = plan.schedule.next()
             if item is None:
                 break
+            if not plan.claim(item):  # another process has it, or stored it meanwhile
+                continue
             emit(plan.progress(item.label, temp=temp))
             try:
-                m = measure_item(device, item, guard,
-                                 lambda state, t: emit(plan.progress(item.label, state, t)), last)
+                with hardware_lock(store, hardware_key(str(parsed))):
+                    m = measure_item(device, item, guard,
+                                     lambda state, t: emit(plan.progress(item.label, state, t)), last)
             except DeviceError as exc:
+                release(store, plan.identity, item.key)
                 plan.summary.failed = str(exc)
                 emit(plan.progress(item.label, "failed", temp))
                 break

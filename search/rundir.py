@@ -25,8 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.search.space import InputError, SearchSpace, load_arch_file
+from hwnas.search.space.jsonsafe import loads
 
 __all__ = ["Run"]
+
+
+def _finite(data: Any) -> Any:
+    """NaN and ±inf as null (a diverged loss): run files stay JSON that `jsonsafe` reads back."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -34,7 +46,7 @@ def _write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False)
+            json.dump(_finite(data), fh, indent=2, allow_nan=False)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -45,10 +57,12 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _read_json(path: Path) -> Any:
+    """A run file's JSON (deep nesting and non-finite numbers refused in one line by `jsonsafe`)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return loads(data, str(path))
 
 
 def _finite(value: Any) -> float | None:

@@ -24,6 +24,7 @@ from hwnas.devices.base import DeviceError
 from hwnas.devices.registry import open_device
 from hwnas.devices.uri import parse_uri
 from hwnas.devices.adbd.runner import install
+from hwnas.devices.identity import anonymize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,7 @@ def test_info_reads_android_properties_and_thermal_when_present(daemon, tmp_path
         assert (info["model"], info["soc"], info["android_version"]) == ("Pixel 4", "msmnile", "12")
         assert info["os"] == "Android 12" and info["battery_temp_c"] == 30.1
         assert info["thermal"]["status"] == 0 and info["thermal"]["throttled"] is False
-        assert dev.identity.startswith("Pixel 4:9A1X|benchmark_model|missing|threads=1|cores=0-1")
+        assert dev.identity.startswith(f"Pixel 4:{anonymize('9A1X')}|benchmark_model|missing|threads=1|cores=0-1")
 
 
 def test_measure_tflite_with_taskset_and_cleanup(daemon, runner, tflite):

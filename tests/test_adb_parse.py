@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from hwnas.devices.identity import anonymize
 from hwnas.devices.adb.parse import (BenchmarkOutputError, core_mask, info_from_sections, parse_benchmark_output,
                                parse_clusters, parse_getprop, parse_thermal, split_sections,
                                summary_to_measurement)
@@ -125,7 +126,9 @@ def test_info_on_android_and_on_a_bare_linux_host():
                              "@@hwnas:binary\nabcdef0123456789 /data/local/tmp/benchmark_model\n")
     info = info_from_sections(android)
     assert info["model"] == "Pixel 4" and info["soc"] == "msmnile" and info["android_version"] == "12"
-    assert info["cores"] == 8 and info["hardware_id"] == "Pixel 4:9A1"
+    # the serial is kept out of identities (salted hash), but stays stable: same serial, same id
+    assert info["cores"] == 8 and info["hardware_id"] == f"Pixel 4:{anonymize('9A1')}"
+    assert "9A1" not in info["hardware_id"]
     assert info["runtime_version"] == "benchmark_model@abcdef012345" and info["binary_found"]
     linux = info_from_sections(split_sections('@@hwnas:os\nPRETTY_NAME="Debian GNU/Linux 12"\n'
                                               "@@hwnas:cpuinfo\nmodel name : Cortex-A72\nmodel : 1\n"

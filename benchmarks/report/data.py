@@ -192,12 +192,18 @@ def noise_table(blocks: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             "median_rel_ci_pct": 100 * float(rel_ci.median()) if len(rel_ci) else math.nan,
             "p90_rel_ci_pct": 100 * float(rel_ci.quantile(0.9)) if len(rel_ci) else math.nan,
             "median_rel_spread_pct": 100 * float(spread.median()) if len(spread) else math.nan,
-            "median_runs": float(d["n"].median()) if "n" in d else math.nan,
+            "median_runs": _median_or_nan(d["n"]) if "n" in d else math.nan,  # imported LUTs may carry no count
             "settled_pct": 100 * float(d["settled"].astype(bool).mean()) if "settled" in d else math.nan,
             "flagged": int(d["flagged"].astype(bool).sum()) if "flagged" in d else 0,
             "throttled": int(sum(throttled(v) for v in therm)),
         })
     return pd.DataFrame(rows)
+
+
+def _median_or_nan(values: pd.Series) -> float:
+    """Median of the known values; NaN when none is known (pd.NA would break float())."""
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    return float(known.median()) if len(known) else math.nan
 
 
 def prediction_metrics(pred: pd.DataFrame) -> pd.DataFrame:

@@ -106,8 +106,14 @@ def noise_figure(rel_ci: Mapping[str, np.ndarray], labels: Mapping[str, str]) ->
     """Box plot per device of each block's relative 95% CI half-width (%)."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(rel_ci) + 2), 3.2))
-        names = list(rel_ci)
-        data = [np.clip(np.asarray(rel_ci[d], dtype=float) * 100, 1e-3, None) for d in names]
+        arrays = {d: np.asarray(rel_ci[d], dtype=float) for d in rel_ci}
+        arrays = {d: a[np.isfinite(a)] for d, a in arrays.items()}
+        names = [d for d, a in arrays.items() if a.size]  # never-settled or imported blocks carry no CI
+        if not names:
+            ax.set_axis_off()
+            ax.set_title("Measurement noise per block: no confidence intervals stored")
+            return to_data_uri(fig)
+        data = [np.clip(arrays[d] * 100, 1e-3, None) for d in names]
         ax.boxplot(data, showfliers=True)
         ax.set_xticks(range(1, len(names) + 1), [_t(textwrap.fill(labels.get(d, d), 26)) for d in names])
         ax.set_yscale("log")

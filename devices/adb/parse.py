@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from hwnas.devices.identity import anonymize
 from hwnas.devices.base import Measurement
 
 __all__ = ["BenchmarkOutputError", "SECTION", "split_sections", "parse_benchmark_output",
@@ -240,7 +241,7 @@ def info_from_sections(sections: dict[str, str]) -> dict[str, Any]:
         "sdk": props.get("ro.build.version.sdk"),
         "os": f"Android {android}" if android else osrel.get("PRETTY_NAME"),
         "fingerprint": props.get("ro.build.fingerprint"),
-        "hardware_id": f"{model}:{serial}" if serial else model,
+        "hardware_id": f"{model}:{anonymize(serial)}" if serial else model,  # never the serial in clear
         "binary_found": bool(binary) and binary != "missing",
         "runtime_version": ("benchmark_model@" + binary.split()[0][:12]) if binary and binary != "missing" else "missing",
     }

@@ -2,6 +2,6 @@
 
 import sys
 
-from hwnas.devices.adbd.server import main
+from hwnas.devices.adbd.cli import main
 
 sys.exit(main())

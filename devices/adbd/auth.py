@@ -40,7 +40,9 @@ def load_authorized_keys(path: str | Path) -> list[rsa.RSAPublicKey]:
     """Every key line of an authorized-keys file (adbkey.pub format, one per line)."""
     p = Path(path).expanduser()
     try:
-        lines = p.read_text().splitlines()
+        lines = p.read_text(encoding="ascii").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"keys file {p} is not text (expected adbkey.pub lines)") from None
     except OSError as exc:
         raise InputError(f"cannot read keys file {p}: {exc.strerror or exc}") from None
     keys = []

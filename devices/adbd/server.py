@@ -15,27 +15,25 @@ platform-tools 29 and adb-shell 0.4.4 (see REFERENCE.md, "ADB").
 
 from __future__ import annotations
 
-import argparse
-import os
 import queue
 import secrets
-import signal
 import socket
 import socketserver
 import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hwnas.devices.adbd.auth import decode_android_pubkey, load_authorized_keys, same_key, verify_token
-from hwnas.devices.adbd.sync import SYNC_MAX_CHUNK, run_sync
+from hwnas.devices.adbd.limits import HANDSHAKE_DEADLINE_S, PREAUTH_MAX_DATA, STREAM_BUFFER_MAX, Deadline, Gate
+from hwnas.devices.adbd.shell import kill, run_shell
+from hwnas.devices.adbd.sync import run_sync
 from hwnas.search.space import InputError
 
-__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "serve", "main"]
+__all__ = ["AdbDaemon", "load_authorized_keys", "decode_android_pubkey", "Stream", "Connection", "pack"]
 
 CNXN, AUTH, OPEN, OKAY, CLSE, WRTE = 0x4E584E43, 0x48545541, 0x4E45504F, 0x59414B4F, 0x45534C43, 0x45545257
 AUTH_TOKEN, AUTH_SIGNATURE, AUTH_RSAPUBLICKEY = 1, 2, 3
@@ -44,8 +42,8 @@ MAX_DATA = 1024 * 1024
 HEADER = struct.Struct("<6I")
 #: Seconds a stream writer waits for the client's OKAY before giving up on the connection.
 ACK_TIMEOUT_S = 60.0
-#: Seconds a client may take to finish the handshake.
-HANDSHAKE_TIMEOUT_S = 30.0
+#: Seconds a client may take to finish the whole handshake (one deadline, not per read).
+HANDSHAKE_TIMEOUT_S = HANDSHAKE_DEADLINE_S
 #: Failed auth rounds before the connection is dropped.
 MAX_AUTH_ROUNDS = 4
 
@@ -74,6 +72,38 @@ class Stream:
         self.credit.set()
         self.closed = threading.Event()
         self._buf = bytearray()
+        self.buffered = 0  # client bytes in the inbox, not yet taken by the service
+        self.ack_owed = False  # an OKAY held back until the service reads (backpressure)
+        self._flow = threading.Lock()
+
+    def offer(self, data: bytes) -> None:
+        """A client WRTE: queue it, and acknowledge only while the buffer is under its cap."""
+        with self._flow:
+            if self.ack_owed:  # the client wrote again without the OKAY it was owed: a protocol breach
+                raise ProtocolError("client wrote past the flow-control window")
+            self.inbox.put(data)
+            self.buffered += len(data)
+            hold = self.buffered > STREAM_BUFFER_MAX
+            self.ack_owed = hold
+        if not hold:
+            self.conn.send(OKAY, self.local_id, self.remote_id)
+
+    def take(self) -> bytes | None:
+        """The next client chunk (None once closed); sends the held OKAY once the buffer drains."""
+        item = self.inbox.get()
+        if item is None:
+            return None
+        with self._flow:
+            self.buffered -= len(item)
+            release = self.ack_owed and self.buffered <= STREAM_BUFFER_MAX
+            if release:
+                self.ack_owed = False
+        if release and not self.closed.is_set():
+            try:
+                self.conn.send(OKAY, self.local_id, self.remote_id)
+            except OSError:
+                pass
+        return item
 
     def write(self, data: bytes) -> None:
         """Send data in chunks the client accepts, waiting for each OKAY."""
@@ -90,7 +120,7 @@ class Stream:
     def read_exact(self, n: int) -> bytes | None:
         """n bytes of client data (requests may straddle WRTEs), None once closed."""
         while len(self._buf) < n:
-            item = self.inbox.get()
+            item = self.take()
             if item is None:
                 self.inbox.put(None)
                 return None
@@ -119,6 +149,8 @@ class Connection:
         self._next_id = 1
         self._lock = threading.Lock()
         self.alive = True
+        self.deadline: Deadline | None = None  # set for the handshake: one total limit on every read
+        self.admitted = False
 
     # -- framing -------------------------------------------------------------
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
@@ -128,6 +160,8 @@ class Connection:
     def _recv_exact(self, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:
+            if self.deadline is not None:
+                self.sock.settimeout(self.deadline.remaining())
             chunk = self.sock.recv(n - len(buf))
             if not chunk:
                 raise ConnectionError("client closed the connection")
@@ -138,8 +172,9 @@ class Connection:
         command, arg0, arg1, length, check, magic = HEADER.unpack(self._recv_exact(HEADER.size))
         if magic != command ^ 0xFFFFFFFF:
             raise ProtocolError(f"bad magic for command {command:#x}")
-        if length > MAX_DATA:
-            raise ProtocolError(f"payload of {length} bytes exceeds {MAX_DATA}")
+        limit = MAX_DATA if self.admitted else PREAUTH_MAX_DATA
+        if length > limit:
+            raise ProtocolError(f"payload of {length} bytes exceeds {limit}")
         data = self._recv_exact(length) if length else b""
         # adb 29 sends a zero checksum once the daemon speaks 0x01000001: accept 0.
         if check and check != checksum(data):
@@ -149,7 +184,7 @@ class Connection:
     # -- lifecycle -------------------------------------------------------------
     def handshake(self) -> bool:
         """CNXN, then AUTH rounds when keys are configured; True once the client is admitted."""
-        self.sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        self.deadline = Deadline(HANDSHAKE_TIMEOUT_S)
         command, _version, maxdata, _banner = self.recv()
         if command != CNXN:
             return False
@@ -178,12 +213,16 @@ class Connection:
                 self.daemon.log("refused a connection: no valid signature")
                 return False
         self.send(CNXN, VERSION, MAX_DATA, self.daemon.banner)
+        self.deadline = None
+        self.admitted = True
         self.sock.settimeout(None)
         return True
 
     def serve(self) -> None:
         try:
-            if not self.handshake():
+            admitted = self.handshake()
+            self.daemon.gate.leave(self.sock)
+            if not admitted:
                 return
             while self.alive:
                 self._dispatch(*self.recv())
@@ -221,8 +260,7 @@ class Connection:
         if command == OKAY:
             stream.credit.set()
         elif command == WRTE:
-            stream.inbox.put(data)
-            self.send(OKAY, stream.local_id, stream.remote_id)
+            stream.offer(data)  # acknowledged now, or once the service has read (backpressure)
         elif command == CLSE:
             stream.inbox.put(None)
             stream.close()  # echo: adb-shell waits for it
@@ -266,12 +304,19 @@ class _Handler(socketserver.BaseRequestHandler):
         try:
             conn.serve()
         finally:
+            self.server.adbd.gate.leave(sock)  # type: ignore[attr-defined]
             self.server.adbd.track(conn, False)  # type: ignore[attr-defined]
 
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count the connection at the gate before its thread starts (a full gate evicts the oldest)."""
+        self.adbd.gate.enter(request)  # type: ignore[attr-defined]
+        super().process_request(request, client_address)
 
 
 class AdbDaemon:
@@ -286,6 +331,9 @@ class AdbDaemon:
         self._conns: set[Connection] = set()
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
+        self.gate = Gate()
+        if not 0 <= port <= 65535:
+            raise InputError(f"port must be between 0 and 65535, got {port}")
         try:
             self.server = _Server((host, port), _Handler)
         except OSError as exc:
@@ -320,7 +368,7 @@ class AdbDaemon:
         for c in conns:
             c.shutdown()
         for p in procs:
-            _kill(p)
+            kill(p)
 
     def __enter__(self) -> "AdbDaemon":
         return self.start()
@@ -331,89 +379,4 @@ class AdbDaemon:
     # -- services ---------------------------------------------------------------
     def run_shell(self, stream: Stream, command: str) -> None:
         """`sh -c command` (or an interactive sh fed from the stream), output streamed back."""
-        argv = ["sh", "-c", command] if command else ["sh"]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if not command else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/",
-                                start_new_session=True)
-        with self._lock:
-            self._procs.add(proc)
-        if not command:
-            threading.Thread(target=_feed_stdin, args=(stream, proc), daemon=True).start()
-        try:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while True:
-                chunk = os.read(fd, SYNC_MAX_CHUNK)
-                if not chunk:
-                    break
-                stream.write(chunk)
-            proc.wait()
-        finally:
-            _kill(proc)
-            with self._lock:
-                self._procs.discard(proc)
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
-
-
-def _feed_stdin(stream: Stream, proc: subprocess.Popen) -> None:
-    assert proc.stdin is not None
-    try:
-        while (item := stream.inbox.get()) is not None:
-            proc.stdin.write(item)
-            proc.stdin.flush()
-    except OSError:
-        pass
-    finally:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        if stream.closed.is_set():
-            _kill(proc)
-
-
-def serve(host: str, port: int, keys_path: str | Path) -> None:
-    """Serve until SIGTERM/SIGINT, printing the bound address first; InputError on bad keys or port."""
-    keys = load_authorized_keys(keys_path)
-    daemon = AdbDaemon(host, port, keys, quiet=False)
-    stopping = threading.Event()
-
-    def _stop(*_: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=daemon.stop, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(f"adbd listening on {daemon.host}:{daemon.port} ({len(keys)} authorized key(s))", flush=True)
-    daemon.serve_forever()
-    daemon.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: `python -m devices.adbd --port 5555 --keys ~/.android/adbkey.pub [--host 127.0.0.1]`."""
-    ap = argparse.ArgumentParser(prog="python -m hwnas.devices.adbd", description=(
-        "Serve ADB (shell and sync) on this Linux host so the hwnas phone path, adb-shell and "
-        "Debian's adb client can use it like a phone. Executes commands as the current user."))
-    ap.add_argument("--port", type=int, default=5555, help="TCP port (0 picks a free one; printed on start)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    ap.add_argument("--keys", default="~/.android/adbkey.pub",
-                    help="authorized public keys, adbkey.pub format, one per line")
-    args = ap.parse_args(argv)
-    try:
-        serve(args.host, args.port, args.keys)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        run_shell(self, stream, command)

@@ -13,9 +13,16 @@ import secrets
 import struct
 from typing import Protocol
 
-__all__ = ["run_sync", "SYNC_MAX_CHUNK"]
+__all__ = ["run_sync", "SYNC_MAX_CHUNK", "SHELL_CWD"]
 
 SYNC_MAX_CHUNK = 64 * 1024
+#: Where shell commands run, and what a relative sync path is relative to: the two must agree.
+SHELL_CWD = "/"
+
+
+def _absolute(path: str) -> str:
+    """A relative sync path resolved as the shell would see it (from SHELL_CWD, not the daemon's cwd)."""
+    return path if os.path.isabs(path) else os.path.join(SHELL_CWD, path)
 
 
 class SyncStream(Protocol):
@@ -38,6 +45,11 @@ def run_sync(stream: SyncStream) -> None:
         if payload is None:
             return
         path = payload.decode("utf-8", "surrogateescape")
+        if ident == b"SEND":
+            spec_path, sep, mode = path.rpartition(",")
+            path = f"{_absolute(spec_path)},{mode}" if sep and spec_path else _absolute(path)
+        else:
+            path = _absolute(path)
         if ident == b"STAT":
             stream.write(b"STAT" + _stat_triplet(path))
         elif ident == b"LIST":

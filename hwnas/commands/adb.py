@@ -11,13 +11,33 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
+from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 
 from hwnas.output import console, print_json
 from hwnas.search.space import InputError
 
 adb_app = typer.Typer(help="ADB set-up: your key, a loopback ADB daemon for phone-less runs, the benchmark runner.",
                       no_args_is_help=True)
+
+
+def _check_key_path(key: Path) -> None:
+    """A directory, an unreadable file or a missing parent get one line; a key others can read, a warning."""
+    if key.is_dir():
+        raise InputError(f"{key} is a directory; --path names the private key file")
+    if key.exists():
+        if not key.is_file():
+            raise InputError(f"{key} is not a regular file")
+        if not os.access(key, os.R_OK):
+            raise InputError(f"cannot read {key}: permission denied")
+        mode = key.stat().st_mode & 0o777
+        if mode & 0o077:
+            from hwnas.output import safe
+            from rich.console import Console
+
+            Console(stderr=True).print(f"warning: private key {safe(key)} is readable by others (mode {oct(mode)}); "
+                                       f"chmod 600 it", highlight=False, soft_wrap=True)
+    elif not key.parent.is_dir() and key.parent != Path.home() / ".android":
+        raise InputError(f"directory does not exist: {key.parent}")
 
 
 @adb_app.command("keygen")
@@ -34,6 +54,7 @@ def keygen_cmd(
     from hwnas.devices.adb.client import load_signer
 
     key = (path or Path.home() / ".android" / "adbkey").expanduser()
+    _check_key_path(key)
     existed = key.exists()
     load_signer(key)
     result = {"private_key": str(key), "public_key": f"{key}.pub", "created": not existed,

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from hwnas.output import console, print_json, table
+from hwnas.output import console, print_json, safe, table
 from hwnas.search.space import SearchSpace, get_space, list_spaces, resolve_arch
 
 arch_app = typer.Typer(help="Inspect architectures: layer tables, MACs, parameters.", no_args_is_help=True)
@@ -81,7 +81,7 @@ def space_info(name: str = typer.Argument(..., help="Space name."),
         return
     for k, v in info.items():
         if k != "channel_options":
-            console.print(f"[bold]{k}[/]: {v}", highlight=False)
+            console.print(f"[bold]{k}[/]: {safe(v)}", highlight=False)
     fb = 22 * 0.9542425094393249
     console.print(f"[bold]size vs FBNet (9^22)[/]: 10^{info['log10_size'] - fb:.2f} times", highlight=False)
 

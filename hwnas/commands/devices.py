@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 
 from hwnas.output import console, print_json, table
 from hwnas.search.space import InputError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
-from rich.markup import escape
+from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwnas.output import console, print_json, table
@@ -239,7 +239,7 @@ def evaluate_cmd(
         return
     if not store.is_file():
         raise InputError(f"store not found: {store}")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         identity = st.resolve_device(device or model.device)
         nets = st.networks(identity)
     nets = nets[nets["space"] == model.space]

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from hwnas.output import console, print_json
+from hwnas.output import clean, console, print_json
 from hwnas.search.space import InputError
 
 lut_app = typer.Typer(help="Export a device's lookup table from the store, or import an OFA-style YAML / CSV table.",
@@ -39,7 +39,7 @@ def lut_export(
     fmt = fmt or guess_format(out)
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)} (or name --out with that suffix)")
-    with Store(store, create=False) as st:
+    with Store(store, create=False, readonly=True) as st:
         identity = _pick_device(st, device)
         df = st.blocks(identity)
         uri = str(df["device_uri"].iloc[0]) if len(df) else identity
@@ -50,7 +50,7 @@ def lut_export(
     if as_json:
         print_json(info)
     else:
-        console.print(f"wrote {len(df)} blocks of {identity} to {out} ({fmt}, ms)", highlight=False, markup=False)
+        console.print(clean(f"wrote {len(df)} blocks of {identity} to {out} ({fmt}, ms)"), highlight=False, markup=False)
 
 
 @lut_app.command("import")
@@ -76,7 +76,7 @@ def lut_import(
     if as_json:
         print_json(info)
     else:
-        console.print(f"imported {len(rows)} blocks from {file} as device {device} into {store}",
+        console.print(clean(f"imported {len(rows)} blocks from {file} as device {device} into {store}"),
                       highlight=False, markup=False)
 
 

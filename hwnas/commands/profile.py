@@ -8,11 +8,10 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from hwnas.output import console, print_json
+from hwnas.output import clean, console, print_json, safe
 
 
 _HELP = (
@@ -53,7 +52,7 @@ class _Display:
     def __call__(self, p) -> None:
         with self.lock:
             if p.device not in self.tasks:
-                self.tasks[p.device] = self.progress.add_task("", total=p.total, device=escape(p.device), temp="",
+                self.tasks[p.device] = self.progress.add_task("", total=p.total, device=safe(p.device), temp="",
                                                               current="", completed=p.done)
             temp = f"{p.temp_c:.0f}°C" if p.temp_c is not None else ""
             current = {"cooling": f"cooling before {p.current}", "failed": f"FAILED at {p.current}",
@@ -66,7 +65,7 @@ class _Display:
                 if note.startswith("drift"):  # a drift line stays in the output, above the bars
                     self.progress.console.print(f"{p.device}: {note}", markup=False, highlight=False)
             self.progress.update(self.tasks[p.device], completed=p.done, total=p.total, temp=temp,
-                                 current=escape(current))
+                                 current=safe(current))
 
 
 def _summary_lines(space: str, store: Path, summaries) -> list[str]:
@@ -123,7 +122,7 @@ def profile(
         print_json(result)
     else:
         for line in _summary_lines(space, store, summaries):
-            console.print(line, markup=False, highlight=False)
+            console.print(clean(line), markup=False, highlight=False)
     failed = [s for s in summaries if s.failed]
     if failed:
         from hwnas.devices.base import DeviceError

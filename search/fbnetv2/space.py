@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Mapping, Sequence, TypedDict
 from hwnas.search.space import (
     ArchParseError,
     BlockSpec,
+    InputError,
     Layer,
     SearchSpace,
     register_space,
@@ -108,10 +109,12 @@ class ChannelSearchSpace(SearchSpace[ChannelArch]):
     def check_arch(self, arch: Any) -> ChannelArch:
         """Validate a JSON architecture; returns it normalised."""
         if isinstance(arch, str):
+            from hwnas.search.space.jsonsafe import loads
+
             try:
-                arch = json.loads(arch)
-            except json.JSONDecodeError as exc:
-                raise ArchParseError(f"FBNetV2 architecture is not valid JSON: {exc.msg}") from None
+                arch = loads(arch, "FBNetV2 architecture")
+            except InputError as exc:
+                raise ArchParseError(str(exc)) from None
         if not isinstance(arch, Mapping):
             raise ArchParseError('FBNetV2 architecture must be a JSON object {"resolution", "stem", "layers"}')
         res = arch.get("resolution", self.input_resolution)

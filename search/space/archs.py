@@ -7,7 +7,6 @@ search`, or an architecture string of a space.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,17 +49,28 @@ def load_arch_file(path: Any, space_name: str | None = None) -> tuple[SearchSpac
         path = path / "arch.json"
     if not path.is_file():
         raise InputError(f"architecture file not found: {path} (a finished `hwnas search` writes one)")
+    from hwnas.search.space.jsonsafe import loads
+
     try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"architecture file {path} is not valid JSON: {exc}") from None
+        record = loads(path.read_bytes(), f"architecture file {path}")
+    except OSError as exc:
+        raise InputError(f"cannot read architecture file {path}: {exc.strerror}") from None
     if not isinstance(record, dict) or "arch" not in record:
         raise InputError(f"architecture file {path} has no 'arch' field")
     options = record.get("space_options") or {}
     if not isinstance(options, dict):
         raise InputError(f"architecture file {path}: 'space_options' must be an object")
-    space = get_space(space_name or record.get("space", "fbnet"), **options)
-    return space, space.parse(record["arch"]), record
+    name = space_name or record.get("space", "fbnet")
+    if not isinstance(name, str) or not isinstance(record["arch"], (str, list, dict)):
+        raise InputError(f"architecture file {path}: 'space' must be a name and 'arch' a string, list or object")
+    try:  # a file's values reach constructors: any type they refuse is the file's fault, said in one line
+        space = get_space(name, **options)
+        return space, space.parse(record["arch"]), record
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"architecture file {path} does not describe an architecture ({type(exc).__name__}: "
+                         f"{str(exc)[:80]})") from None
 
 
 def infer_space(block_keys: set[str], spaces: Sequence[SearchSpace] | None = None) -> SearchSpace | None:

@@ -1,4 +1,4 @@
-"""Block specifications: what a device measures and a latency model keys on, and the user's error type."""
+"""Block specifications: what a device measures and a latency model keys on."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from hwnas.search.space.errors import ArchParseError, InputError  # noqa: F401  (re-exported)
+from hwnas.search.space.jsonsafe import loads
+
 __all__ = ["InputError", "ArchParseError", "BlockSpec", "FBNET_OPS", "make_divisible", "op_block"]
-
-
-class InputError(ValueError):
-    """A mistake in what a user handed us (a name, a file, an option).
-
-    The CLI turns it into one line on stderr and exit code 2; every part of
-    hwnas raises a subclass of it for bad input, never for its own bugs.
-    """
-
-
-class ArchParseError(InputError):
-    """An architecture string that does not describe an architecture of the space."""
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -163,11 +154,8 @@ class BlockSpec:
 
     @classmethod
     def from_json(cls, text: str) -> "BlockSpec":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"block spec is not valid JSON: {exc.msg} at position {exc.pos}") from None
-        return cls.from_dict(data)
+
+        return cls.from_dict(loads(text, "block spec"))
 
 
 # --------------------------------------------------------------------------- FBNet ops
