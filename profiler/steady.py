@@ -72,6 +72,10 @@ class Steadiness:
         return self.passes > 1 or self.max_passes > 1 or self.reference or self.selfcheck
 
 
+class ItemTaken(Exception):
+    """Raised by `measure` when another process holds or stored the item: this run leaves it to them."""
+
+
 def _raw_stats(m: Measurement) -> dict[str, Any]:
     return stats_of(m)
 
@@ -114,6 +118,7 @@ class SteadyRun:
     stored: int = 0
     flagged: list[str] = field(default_factory=list)
     resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
+    taken: set[str] = field(default_factory=set)  # items another process measures (see `ItemTaken`)
 
     def __post_init__(self) -> None:
         self.curve = SpeedCurve(self.options.drift)
@@ -210,7 +215,11 @@ class SteadyRun:
             if queue:
                 item = queue.pop(0)
                 on_item(item)
-                m = self.measure(item)
+                try:
+                    m = self.measure(item)
+                except ItemTaken:
+                    self.taken.add(item.key)
+                    continue
                 batch.append((item, self.clock(), m))
             if self.ref is None:
                 self._settle_batch(batch, pass_no, None, queue)
@@ -262,6 +271,7 @@ class SteadyRun:
         open_items = list(self.items)
         pass_no = 1
         while True:
+            open_items = [i for i in open_items if i.key not in self.taken]
             for item in open_items:
                 if not self._needs_more(item):
                     self._finish(item)

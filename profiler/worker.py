@@ -25,7 +25,7 @@ from hwnas.profiler.schedule import Decision, Schedule
 from hwnas.devices.uri import canonical_uri
 from hwnas.profiler.sharing import (claim, clear_pending, hardware_key, hardware_lock, mark_pending, pending_attempts,
                                    release)
-from hwnas.profiler.steady import Steadiness, SteadyRun, measure_options
+from hwnas.profiler.steady import ItemTaken, Steadiness, SteadyRun, measure_options
 from hwnas.profiler.store import Store, stats_of
 from hwnas.search.space import InputError
 
@@ -230,11 +230,13 @@ class DevicePlan:
                         current, state, temp, self.schedule.round, note)
 
     def put(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
-        """Store an item's believed value (the steady loop's combined passes)."""
+        """Store an item's believed value (the steady loop's combined passes), and give its lease back."""
         if item.spec is not None:
             self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
         else:
             self.store.put_network(self.identity, item.space, item.arch_text, stats, flagged=flagged)
+        clear_pending(self.store, self.identity, item.key)
+        release(self.store, self.identity, item.key)
         self.summary.measured += 1
         if flagged:
             self.summary.flagged.append(item.key)
@@ -323,11 +325,21 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
 
     blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}  # blocks are small: kept across passes
 
+    claimed: set[str] = set()
+    hardware = hardware_key(str(device.uri))
+
     def measure(item: Item) -> Measurement:
+        # Leases let two processes split one plan; the reference block is everyone's, never claimed.
+        is_ref = run.ref is not None and item.key == run.ref.key
+        if not is_ref and item.key not in claimed:
+            if not plan.claim(item):
+                raise ItemTaken(item.key)
+            claimed.add(item.key)
         built = blocks_built.get(item.key)
         if built is None and item.spec is not None:
             built = blocks_built[item.key] = build_module(item)
-        m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
+        with hardware_lock(plan.store, hardware):  # two processes never load one device at once
+            m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
         state["last"] = m.thermal_after
         summary.loop_s += loop_seconds(m)
         summary.device_s += float(m.extra.get("measure_s", 0.0))
@@ -344,9 +356,13 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
 
     run = SteadyRun(device, plan.store, plan.identity, todo, measure, plan.put, steadiness, notify, stop)
     emit(progress())
-    finished = run.run(on_item)
-    if finished and steadiness.selfcheck:
-        finished = run.self_check(on_item)
+    try:
+        finished = run.run(on_item)
+        if finished and steadiness.selfcheck:
+            finished = run.self_check(on_item)
+    finally:
+        for key in claimed:  # unfinished items (stopped, failed) are free for the next run at once
+            release(plan.store, plan.identity, key)
     summary.steady = run.summary()
     summary.retried = run.stats["requeued"] + run.stats["extra_pass_items"]
     state["current"] = ""
