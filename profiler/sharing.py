@@ -126,26 +126,47 @@ def hardware_key(uri: str) -> str:
     return f"{socket.gethostname()}/{base.split(':')[0]}"
 
 
+def _waiters(store: Store, hardware: str, owner: str, now: float) -> bool:
+    """Whether another live process is waiting for `hardware` (its `hw:` row in the leases table)."""
+    rows = store._db.execute("SELECT owner FROM leases WHERE device=? AND owner!=? AND expires>?",
+                             (f"hw:{hardware}", owner, now)).fetchall()
+    return any(_owner_alive(r[0]) for r in rows)
+
+
 @contextlib.contextmanager
 def hardware_lock(store: Store, hardware: str, owner: str | None = None, ttl: float = LEASE_TTL_S,
                   poll_s: float = 0.05, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the hardware for one measurement; wait (polling) while another live process holds it.
 
-    `timeout_s` None waits as long as the holder lives; a dead holder (same host) is taken over at once.
+    Fair between processes: a holder that comes back for its next measurement while another
+    process waits lets that one go first (without this, a tight measuring loop re-takes the lock
+    before a polling waiter ever sees it free).  `timeout_s` None waits as long as the holder
+    lives; a dead holder (same host) is taken over at once.
     """
     owner = owner or owner_id()
+    wait_key = (f"hw:{hardware}", f"wait:{owner}")
     t0 = time.monotonic()
+    waited = False
     while True:
         with _immediate(store):
             now = time.time()
             row = store._db.execute("SELECT owner, expires FROM hw_locks WHERE hardware=?", (hardware,)).fetchone()
             free = row is None or row[0] == owner or row[1] <= now or not _owner_alive(row[0])
+            if free and not waited and _waiters(store, hardware, owner, now):
+                free = False  # someone was here first: queue behind them once
             if free:
                 store._db.execute("INSERT OR REPLACE INTO hw_locks VALUES (?, ?, ?)", (hardware, owner, now + ttl))
+                store._db.execute("DELETE FROM leases WHERE device=? AND item_key=?", wait_key)
+            else:
+                store._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (*wait_key, owner, now + ttl))
         if free:
             break
+        waited = True
         if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-            raise TimeoutError(f"{hardware} stayed busy with another process ({row[0]})")
+            with _immediate(store):
+                store._db.execute("DELETE FROM leases WHERE device=? AND item_key=?", wait_key)
+            holder = row[0] if row else "another process"
+            raise TimeoutError(f"{hardware} stayed busy with another process ({holder})")
         time.sleep(poll_s)
     try:
         yield

@@ -122,7 +122,9 @@ class SteadyRun:
 
     def __post_init__(self) -> None:
         self.curve = SpeedCurve(self.options.drift)
-        self.ref = reference_item(self.items) if self.options.reference else None
+        ref = reference_item(self.items) if self.options.reference else None
+        # A copy: `measure` tells a reference timing (`item is run.ref`) from the same block's own passes.
+        self.ref = dataclasses.replace(ref) if ref is not None else None
         # "auto" waits on phones (their cool-down is what brings the speed back) and on any
         # device that says it is throttled; elsewhere (load on a laptop) it scales.
         self._thermal_known = getattr(self.device.uri, "scheme", "") == "adb"

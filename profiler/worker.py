@@ -330,7 +330,7 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
 
     def measure(item: Item) -> Measurement:
         # Leases let two processes split one plan; the reference block is everyone's, never claimed.
-        is_ref = run.ref is not None and item.key == run.ref.key
+        is_ref = item is run.ref
         if not is_ref and item.key not in claimed:
             if not plan.claim(item):
                 raise ItemTaken(item.key)

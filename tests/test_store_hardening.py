@@ -125,6 +125,12 @@ def test_readonly_open_reads_a_store_whose_file_and_directory_are_read_only(tmp_
 
 
 def test_an_unsettled_try_is_in_the_store_at_once_and_marked_for_retry(tmp_path, items):
+    """The plain loop (`Steadiness.off()`): an unsettled try is a row at once, marked pending.
+
+    The default steady loop keeps every pass in the store's pass history as it is taken (tests/test_steady*).
+    """
+    from hwnas.profiler.steady import Steadiness
+
     UNSETTLED.update(i.key for i in items[:3])
     path = tmp_path / "s.db"
     seen: list[set[str]] = []
@@ -135,7 +141,7 @@ def test_an_unsettled_try_is_in_the_store_at_once_and_marked_for_retry(tmp_path,
                 seen.append(pending_keys(other, other.devices()["device"].iloc[0]))
 
     with Store(path) as st:
-        summary = run_device("crashfake:rt", st, items, on_progress=watch)
+        summary = run_device("crashfake:rt", st, items, on_progress=watch, steadiness=Steadiness.off())
         identity = summary.identity
         assert seen and seen[0] == {i.key for i in items[:3]}  # written before the retry round began
         assert pending_keys(st, identity) == set()  # the final (flagged) rows cleared the marks
@@ -193,10 +199,14 @@ def test_hardware_lock_serialises_two_holders(tmp_path):
 
 
 def test_two_workers_on_one_store_measure_each_item_once(tmp_path, items):
-    """Two runs of one plan at once (threads standing in for processes: distinct owners) split it."""
+    """Two runs of one plan at once (threads standing in for processes: distinct owners) split it.
+
+    Each item takes 0.1 s: the steady loop claims an item when it first measures it, so one pass
+    must outlast the other run's start-up (its reference baseline) for both to get a share.
+    """
     import hwnas.profiler.sharing as sharing
 
-    DELAY["s"] = 0.02
+    DELAY["s"] = 0.1
     path = tmp_path / "s.db"
     owners = {}
     real_owner = sharing.owner_id
