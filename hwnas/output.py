@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from typing import Any, Iterable, Sequence
@@ -11,6 +10,8 @@ from typing import Any, Iterable, Sequence
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from hwnas.search.space.jsonsafe import finite
 
 console = Console()
 
@@ -33,17 +34,6 @@ def one_line(text: Any) -> str:
     return " ".join(part.strip() for part in clean(text).splitlines() if part.strip())
 
 
-def _finite(data: Any) -> Any:
-    """NaN and ±inf as null: `Infinity` is not JSON, and a script's parser would choke on it."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(v) for v in data]
-    return data
-
-
 def default_mode(path: str | os.PathLike) -> None:
     """Give a written file the mode open() would (0666 less the umask), as reports get: some writers
     (mkstemp, converters) leave 0600, which a user sharing the file does not expect."""
@@ -57,7 +47,7 @@ def default_mode(path: str | os.PathLike) -> None:
 
 def print_json(data: Any) -> None:
     """Plain JSON on stdout (no colour codes), for scripts; never NaN/Infinity."""
-    print(json.dumps(_finite(data), indent=2, default=str, allow_nan=False))
+    print(json.dumps(finite(data), indent=2, default=str, allow_nan=False))
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],

@@ -20,7 +20,7 @@ import pandas as pd
 
 from hwnas.profiler.store import Store
 
-__all__ = ["ensure_tables", "put_pass", "put_reference", "passes", "references", "new_run_id", "resumable"]
+__all__ = ["ensure_tables", "put_pass", "set_verdict", "put_reference", "passes", "references", "new_run_id", "resumable"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS pass_timings (
@@ -60,8 +60,11 @@ def _num(v: Any) -> float | None:
 
 def put_pass(store: Store, device: str, run_id: str, item_key: str, kind: str, pass_no: int, timestamp: float,
              m: Any, verdict: str, scale: float = 1.0, reason: str = "",
-             stats: Mapping[str, Any] | None = None) -> None:
+             stats: Mapping[str, Any] | None = None) -> int:
     """One pass of one item: its raw statistics and what the profiler did with it (accepted/requeued/...).
+
+    Written the moment a pass is taken (verdict `taken`), so a `kill -9` loses at most the pass in
+    flight; `set_verdict` records the decision once the next reference timing is in.  Returns the row id.
 
     `stats` (the measurement's full statistics, as stored in `blocks`) lets a resumed run
     rebuild the pass instead of measuring it again.
@@ -70,8 +73,16 @@ def put_pass(store: Store, device: str, run_id: str, item_key: str, kind: str, p
            _num(m.ci_halfwidth_ms), int(m.n), int(bool(m.settled)), float(scale), verdict, reason or None,
            json.dumps(dict(stats), sort_keys=True, default=str) if stats is not None else None)
     with store._lock, store._db:
-        store._db.execute(f"INSERT INTO pass_timings ({', '.join(_PASS_COLUMNS)}) VALUES "
-                          f"({', '.join('?' * len(_PASS_COLUMNS))})", row)
+        cur = store._db.execute(f"INSERT INTO pass_timings ({', '.join(_PASS_COLUMNS)}) VALUES "
+                                f"({', '.join('?' * len(_PASS_COLUMNS))})", row)
+    return int(cur.lastrowid)
+
+
+def set_verdict(store: Store, rowid: int, verdict: str, scale: float = 1.0, reason: str = "") -> None:
+    """What the profiler decided about a pass written when it was taken (accepted, scaled, requeued...)."""
+    with store._lock, store._db:
+        store._db.execute("UPDATE pass_timings SET verdict=?, scale=?, reason=? WHERE rowid=?",
+                          (verdict, float(scale), reason or None, int(rowid)))
 
 
 def put_reference(store: Store, device: str, run_id: str, item_key: str, timestamp: float, m: Any,

@@ -184,9 +184,9 @@ class SteadyRun:
             self.curve.give_up_waiting()
 
     # -- one pass ----------------------------------------------------------------
-    def _settle_batch(self, batch: list[tuple[Item, float, Measurement]], pass_no: int, verdict: Verdict | None,
-                      queue: list[Item]) -> None:
-        for item, t, m in batch:
+    def _settle_batch(self, batch: list[tuple[Item, float, Measurement, int]], pass_no: int,
+                      verdict: Verdict | None, queue: list[Item]) -> None:
+        for item, t, m, rowid in batch:
             action = verdict.action if verdict else "accept"
             if action != "accept" and self.requeues.get(item.key, 0) >= self.options.max_requeues:
                 action = "accept-unchecked"
@@ -204,13 +204,12 @@ class SteadyRun:
                 self.stats["requeued"] += 1
                 queue.append(item)
                 verdict_text, scale = "requeued", 1.0
-            history.put_pass(self.store, self.identity, self.run_id, item.key, item.kind, pass_no, t, m,
-                             verdict_text, scale, verdict.reason if verdict else "", stats=raw)
+            history.set_verdict(self.store, rowid, verdict_text, scale, verdict.reason if verdict else "")
 
     def _pass(self, pass_no: int, todo: list[Item], on_item: Callable[[Item], None]) -> bool:
         """One pass over `todo`; False when stopped."""
         queue = shuffled(todo, self.options.seed * 1000 + pass_no)
-        batch: list[tuple[Item, float, Measurement]] = []
+        batch: list[tuple[Item, float, Measurement, int]] = []
         while queue or batch:
             if self.stop and self.stop.is_set():
                 return False
@@ -222,7 +221,10 @@ class SteadyRun:
                 except ItemTaken:
                     self.taken.add(item.key)
                     continue
-                batch.append((item, self.clock(), m))
+                t = self.clock()
+                rowid = history.put_pass(self.store, self.identity, self.run_id, item.key, item.kind, pass_no, t,
+                                         m, "taken", stats=_raw_stats(m))  # in the store before any decision
+                batch.append((item, t, m, rowid))
             if self.ref is None:
                 self._settle_batch(batch, pass_no, None, queue)
                 batch = []

@@ -25,20 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.search.space import InputError, SearchSpace, load_arch_file
-from hwnas.search.space.jsonsafe import loads
+from hwnas.search.space.jsonsafe import finite, loads
 
 __all__ = ["Run"]
-
-
-def _finite(data: Any) -> Any:
-    """NaN and ±inf as null (a diverged loss): run files stay JSON that `jsonsafe` reads back."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(v) for v in data]
-    return data
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -46,7 +35,7 @@ def _write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_finite(data), fh, indent=2, allow_nan=False)
+            json.dump(finite(data), fh, indent=2, allow_nan=False)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

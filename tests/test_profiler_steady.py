@@ -246,7 +246,7 @@ def test_block_far_from_its_family_is_remeasured(tmp_path):
 
 
 def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, items):
-    from hwnas.commands.report import collect
+    from hwnas.reporting import collect
     from hwnas.report.render import render_report
 
     STATE["slow_from"] = 35

@@ -13,9 +13,8 @@ import threading
 import time
 
 import pytest
+from scripted_device import scripted_device
 
-from hwnas.devices.base import Device
-from hwnas.devices.protocol import summarize
 from hwnas.devices.registry import register_device
 from hwnas.profiler.enumerate import block_items
 from hwnas.profiler.sharing import claim, hardware_lock, pending_keys, release
@@ -23,32 +22,12 @@ from hwnas.profiler.store import Store, StoreError
 from hwnas.profiler.worker import run_device
 from hwnas.search.space import get_space
 
-#: keys whose measurements never settle (the schedule retries, then flags them)
-UNSETTLED: set[str] = set()
-#: seconds each measurement takes
-DELAY = {"s": 0.0}
+#: which keys never settle (the schedule retries, then flags them) and how long each measurement takes
+SCRIPT: dict = {"unsettled": set(), "delay": 0.0}
+UNSETTLED: set[str] = SCRIPT["unsettled"]
 
 
-class CrashFake(Device):
-    """A device that settles or not by key, optionally slowly: enough to crash a run mid-way."""
-
-    def info(self):
-        return {"cpu": "Crash Fake", "hardware_id": "crashfake", "cores": 1, "runtime": self.uri.runtime,
-                "runtime_version": "1"}
-
-    def prepare(self, artifact):
-        return artifact
-
-    def thermal(self):
-        return None
-
-    def measure(self, module_or_file, input_shape=None, key=None):
-        if DELAY["s"]:
-            time.sleep(DELAY["s"])
-        unsettled = key in UNSETTLED
-        base = 0.01 * (sum(input_shape) % 13 + 1)
-        samples = [base * (1 + (i % 5) * (0.3 if unsettled else 0.001)) for i in range(10)]
-        return summarize(samples, warmup=1, settled=not unsettled)
+CrashFake = scripted_device("crashfake", SCRIPT)
 
 
 register_device("crashfake")(CrashFake)
@@ -57,7 +36,7 @@ register_device("crashfake")(CrashFake)
 @pytest.fixture(autouse=True)
 def _reset():
     UNSETTLED.clear()
-    DELAY["s"] = 0.0
+    SCRIPT["delay"] = 0.0
     yield
 
 
@@ -206,7 +185,7 @@ def test_two_workers_on_one_store_measure_each_item_once(tmp_path, items):
     """
     import hwnas.profiler.sharing as sharing
 
-    DELAY["s"] = 0.1
+    SCRIPT["delay"] = 0.1
     path = tmp_path / "s.db"
     owners = {}
     real_owner = sharing.owner_id

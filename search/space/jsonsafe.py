@@ -16,7 +16,7 @@ from typing import Any
 
 from hwnas.search.space.errors import InputError
 
-__all__ = ["loads", "MAX_DEPTH", "check_depth"]
+__all__ = ["loads", "MAX_DEPTH", "check_depth", "finite"]
 
 #: Deepest nesting any hwnas file has is ~5; 64 leaves room and stays far from the recursion limit.
 MAX_DEPTH = 64
@@ -68,3 +68,14 @@ def loads(text: str | bytes, what: str) -> Any:
         raise InputError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{what}: {exc}") from None
+
+
+def finite(data: Any) -> Any:
+    """NaN and ±inf as null, recursively: what a writer stores so that `loads` (and any JSON parser) reads it."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
