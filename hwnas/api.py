@@ -100,10 +100,12 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
                     blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
                     priors: Sequence[PathLike] = (), remeasure: bool = False, retries: int = 1, ray: str | None = None,
                     passes: int = 2, reference: bool = True, drift: str = "auto", selfcheck: bool = True,
+                    items: Sequence["Item"] | None = None,
                     on_progress: Callable[[Any], None] | None = None) -> list["DeviceSummary"]:
     """Measure on every device into the store; one summary per device (a failed device says why).
 
     Each item is timed in `passes` shuffled passes against a reference block (see `steadiness`).
+    `items` is a `plan` already made (else it is made from `archs`, `blocks`, `samples`, ...).
     """
     from hwnas.devices.uri import parse_uri
     from hwnas.profiler.store import Store
@@ -119,7 +121,9 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
     for uri in devices:
         parse_uri(uri)  # a malformed URI fails before any work starts
     steady = steadiness(passes, reference, drift, retries, selfcheck)
-    items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
+    if items is None:
+        items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
+    items = list(items)
     with Store(Path(store)) as st:
         if ray:
             from hwnas.profiler.farm import run_farm
@@ -334,7 +338,10 @@ def export(run: "Run | PathLike", fmt: str = "onnx", out: PathLike | None = None
     from hwnas.output import default_mode
     from hwnas.search.export_model import export_run
 
-    result = export_run(run, fmt, Path(out).expanduser() if out is not None else None)
+    out = Path(out).expanduser() if out is not None else None
+    if out is not None and not out.parent.is_dir():  # as every command: no directory is made for you
+        raise InputError(f"output directory does not exist: {out.parent}")
+    result = export_run(run, fmt, out)
     default_mode(result["path"])  # shareable like reports (the exporters write through temporary files)
     return result
 

@@ -10,7 +10,7 @@ import pytest
 
 from hwnas.report.render import ReportData
 from hwnas.report.sample import sample_data
-from hwnas.search.space import get_space
+from hwnas.search.space import BlockSpec, get_space
 
 
 @pytest.fixture(scope="module")

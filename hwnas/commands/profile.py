@@ -109,14 +109,14 @@ def profile(
 
     options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=prior or [])
     api.steadiness(passes, reference, drift, retries, selfcheck)  # bad values fail before any work
-    n_items = len(api.plan(space, **options))  # bad input fails here, before a device is opened
+    items = api.plan(space, **options)  # bad input fails here, before a device is opened
     out = Console(stderr=True) if as_json else console
     display = _Display(out)
     with display.progress:
         summaries = api.profile_devices(space, list(device), store, remeasure=remeasure, retries=retries, ray=ray,
                                         passes=passes, reference=reference, drift=drift, selfcheck=selfcheck,
-                                        on_progress=display, **options)
-    result = {"space": space, "store": str(store), "items": n_items,
+                                        items=items, on_progress=display)
+    result = {"space": space, "store": str(store), "items": len(items),
               "devices": [s.to_dict() for s in summaries]}
     if as_json:
         print_json(result)
