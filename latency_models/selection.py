@@ -35,7 +35,7 @@ def design_matrix(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyMo
     D = blocks.design(fields)
     X = np.zeros((len(archs), D.shape[1]))
     np.add.at(X, index, D)
-    scale = X[:, : max(len(priors), 1)].sum(axis=1)  # noqa: E501  # the priors' (or MACs') idea of each network's size
+    scale = X[:, : max(len(priors), 1)].sum(axis=1)  # priors' totals, or total MMACs (column 0 without priors)  # the priors' (or MACs') idea of each network's size
     Z = X / np.where(scale > 0, scale, 1.0)[:, None]
     Z = Z[:, np.ptp(Z, axis=0) > 1e-12]
     Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)

@@ -9,7 +9,8 @@ column per distinct block (per-layer op identity).  Four nested regimes are
 fitted, each a ridge regression of relative error with the strength picked by
 closed-form leave-one-out (`ridge.RidgeCV`, robust to outliers):
 
-- ``scale``: the priors times fitted scales (no prior: total MACs);
+- ``scale``: the priors times fitted scales, plus total MACs pulled towards 0 (a
+  misleading prior is outvoted by MACs when the timings say so; no prior: MACs alone);
 - ``affine``: plus a per-network offset;
 - ``launch``: plus a fixed cost per launched (non-identity) block;
 - ``corrected``: plus the per-family corrections, pulled towards 0;
@@ -49,7 +50,7 @@ _RATIOS = (0.1, 1.0, 10.0)  # per-block penalty relative to the per-family one, 
 
 
 class TransferBlocks:
-    """Block ms = Σ_k s_k,fam · prior_k(block) + launch + a_fam·MMACs + b_fam·MB + c_fam + table[block].
+    """Block ms = Σ_k s_k,fam · prior_k(block) + m·MMACs + launch + a_fam·MMACs + b_fam·MB + c_fam + table[block].
 
     `launch` is paid by every block but an identity skip: a kernel launch's fixed cost.
     """
@@ -69,17 +70,16 @@ class TransferBlocks:
     @property
     def width(self) -> int:
         """Columns of `design` (per-block, without the per-block table)."""
-        k = max(len(self.priors), 1) + 1
+        k = len(self.priors) + 2
         return k + sum(len(self.priors) + 2 + (f != "skip") for f in self.families)
 
     def design(self, fields: np.ndarray) -> np.ndarray:
-        """Per-block columns: [priors' ms (or MMACs)], [launched], per family [priors' ms, MMACs, MB, 1]."""
+        """Per-block columns: [priors' ms], [MMACs], [launched], per family [priors' ms, MMACs, MB, 1]."""
         fields = np.asarray(fields, dtype=np.float64)
         lin = LinearBlocks.design(fields)
-        base = (np.column_stack([p.predict_fields(fields) for p in self.priors]) if self.priors
-                else lin[:, :1])
+        base = np.column_stack([p.predict_fields(fields) for p in self.priors] or [np.zeros((len(fields), 0))])
         fam = family_names(fields)
-        cols = [base, (fam != "skip").astype(np.float64)[:, None]]
+        cols = [base, lin[:, :1], (fam != "skip").astype(np.float64)[:, None]]
         for f in self.families:
             on = (fam == f).astype(np.float64)[:, None]
             parts = [base * on] if self.priors else []
@@ -178,16 +178,18 @@ class NetworkTransfer:
         keys = keys.reshape(-1)
         X, L = self._networks(proto, fields, index, len(y), keys)
         k = proto.width
-        n_s = max(len(priors), 1)
+        n_p = len(priors)
         # Relative error: rows divided by the latency; columns standardised so one λ fits all.
         Z = np.column_stack([X, np.ones(len(y)), L]) / y[:, None]
         norm = np.sqrt(np.mean(Z * Z, axis=0))
         norm[norm == 0] = 1.0
         norm[k + 1:] = 1.0 / np.mean(y)
         Zs, t = Z / norm, np.ones(len(y))
-        group = np.array(["S"] * n_s + ["K"] + ["C"] * (k - n_s - 1) + ["O"] + ["L"] * L.shape[1])
-        cols = {"scale": group == "S", "affine": np.isin(group, ["S", "O"]), "launch": np.isin(group, ["S", "O", "K"]),
-                "corrected": np.isin(group, ["S", "O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
+        # S: the priors (or MACs without one), all but free; M: MACs beside priors, ridge-pulled to 0.
+        group = np.array(["S"] * n_p + ["M" if n_p else "S", "K"] + ["C"] * (k - n_p - 2) + ["O"] + ["L"] * L.shape[1])
+        base = np.isin(group, ["S", "M"])
+        cols = {"scale": base, "affine": base | (group == "O"), "launch": base | np.isin(group, ["O", "K"]),
+                "corrected": base | np.isin(group, ["O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
         report: dict[str, dict[str, Any]] = {}
         fits: dict[str, tuple[RidgeCV, np.ndarray]] = {}
         clip = np.inf
@@ -244,15 +246,15 @@ class NetworkTransfer:
 
 
 def _zeros(priors: Sequence[LatencyModel], fam: Sequence[str]) -> np.ndarray:
-    k = max(len(priors), 1) + 1
+    k = len(priors) + 2
     return np.zeros(k + sum(len(priors) + 2 + (f != "skip") for f in fam))
 
 
 def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray) -> np.ndarray:
     """The chosen fit, re-solved with bounds when it breaks them: scales ≥ 0, corrections within ±BOUND."""
     theta = ridge.coef_
-    lo = np.where(np.isin(group, ["S", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
-    hi = np.where(np.isin(group, ["S", "K", "O"]), np.inf, BOUND)
+    lo = np.where(np.isin(group, ["S", "M", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
+    hi = np.where(np.isin(group, ["S", "M", "K", "O"]), np.inf, BOUND)
     if ((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all():
         return theta
     sw = np.sqrt(ridge.weights_)

@@ -94,7 +94,7 @@ def test_few_timings_of_a_rescaled_prior_choose_a_scale(cifar, prior, archs):
     assert "scale" in est.model_.metrics["networks_fit"]["note"] or est.regime_ == "affine"
     held = archs[100:300]
     pred = est.predict(held)
-    np.testing.assert_allclose(pred / prior.predict_networks(cifar, held), 2.0, rtol=0.05)
+    np.testing.assert_allclose(pred / prior.predict_networks(cifar, held), 2.0, rtol=0.08)
 
 
 def test_per_layer_launch_cost_is_learned_from_ten_timings(cifar, prior, archs):

@@ -145,7 +145,7 @@ def run_pair(prior_name: str, prior: Any, target: str, frame: pd.DataFrame, draw
             for sel, idx in picks.items():
                 tr = [archs[i] for i in idx]
                 ytr = train_y[idx]
-                if target == "ort1-outliers" and len(idx) >= 10:  # a few repeated networks, timed again
+                if target.endswith("outliers") and len(idx) >= 10:  # a few repeated networks, timed again
                     rep = idx[: max(1, len(idx) // 20)]
                     tr, ytr = tr + [archs[i] for i in rep], np.r_[ytr, truth[rep] * rng.uniform(0.95, 1.05, len(rep))]
                 t0 = time.perf_counter()
@@ -182,24 +182,33 @@ def fit_scaling(prior: Any, sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write every row here (zoo name is added to the stem)")
+    ap.add_argument("--zoo", choices=("measured", "synthetic", "both"), default="both")
     args = ap.parse_args(argv)
-    zoo = load_zoo()
-    print("test-retest ρ (same networks, two passes):", {k: round(v, 3) for k, v in retest().items()})
-    priors = {name: prior_model(zoo[name], name) for name in PRIORS}
-    print("fit seconds against n:", {n: round(t, 2) for n, t in fit_scaling(priors["ort1"]).items()})
-    rows: list[dict[str, Any]] = []
-    for target, frame in zoo.items():
-        rows += run_pair("none", None, target, frame, args.draws, print)
-        for pname, prior in priors.items():
-            if pname == target or DERIVED.get(target) == pname:
-                continue
-            rows += run_pair(pname, prior, target, frame, args.draws, print)
-    if args.json:
-        args.json.write_text(json.dumps(rows))
+    from benchmarks.suites import transfer_synth
     from benchmarks.suites.bench_transfer_table import table
 
-    print(table(pd.DataFrame(rows)))
+    zoos = []
+    if args.zoo in ("measured", "both"):
+        print("test-retest ρ (same networks, two passes):", {k: round(v, 3) for k, v in retest().items()})
+        zoos.append(("measured", load_zoo(), PRIORS, DERIVED))
+    if args.zoo in ("synthetic", "both"):
+        zoos.append(("synthetic", transfer_synth.synthetic_zoo(SPACE), transfer_synth.PRIORS, transfer_synth.DERIVED))
+    for label, zoo, prior_names, derived in zoos:
+        priors = {name: prior_model(zoo[name], name) for name in prior_names}
+        if label == "measured":
+            print("fit seconds against n:", {n: round(t, 2) for n, t in fit_scaling(priors["ort1"]).items()})
+        rows: list[dict[str, Any]] = []
+        for target, frame in zoo.items():
+            rows += run_pair("none", None, target, frame, args.draws, print)
+            for pname, prior in priors.items():
+                if pname == target or derived.get(target) == pname:
+                    continue
+                rows += run_pair(pname, prior, target, frame, args.draws, print)
+        if args.json:
+            args.json.with_name(f"{args.json.stem}-{label}{args.json.suffix}").write_text(json.dumps(rows))
+        print(f"\n### {label} zoo\n")
+        print(table(pd.DataFrame(rows)))
 
 
 if __name__ == "__main__":
