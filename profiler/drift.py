@@ -8,6 +8,8 @@ The items between two reference timings form a *batch*; the two timings
 bracket it:
 
 - both in band (within `band` of the baseline): the batch is believed;
+- faster than the band: the baseline was taken while the device was slowed (load
+  only slows), so the baseline moves down to it and the batch is re-queued;
 - otherwise the batch is re-queued (measured again later), until the drift has
   lasted `patience` reference timings in a row at one level (their ratios within
   2·band of each other: a step, not foreign load jittering the reference).  Then
@@ -102,6 +104,14 @@ class SpeedCurve:
             raise RuntimeError("judge() before the baseline is complete")
         ratio = float(ms) / self.baseline_ms
         before = self._last_ratio if self._last_ratio is not None else 1.0
+        if ratio < 1.0 - self.policy.band:
+            # Faster than the baseline: foreign load only slows a device, so the baseline was
+            # taken while it was slowed. It moves to the faster level; nothing is scaled by it,
+            # and the batch (timed at an unknown level) is measured again.
+            self.baseline_ms = float(ms)
+            self._last_ratio, self._off, self._recent = 1.0, 0, []
+            self.points.append({"t": t, "ms": float(ms), "ratio": ratio, "action": "rebaseline"})
+            return Verdict("requeue", ratio, reason="faster than the baseline: baseline moved")
         self._last_ratio = ratio
         if self.in_band(ratio) and self.in_band(before):
             self._off = 0

@@ -281,3 +281,13 @@ def test_a_jittering_reference_is_never_taken_for_a_new_speed():
     assert all(v.action == "requeue" and v.scale == 1.0 for v in verdicts)
     steady = [curve.judge(20 + i, 1.6) for i in range(3)]
     assert steady[-1].action == "accept" and steady[-1].scale == pytest.approx(1.6)  # then a real step
+
+
+def test_a_baseline_taken_while_slowed_moves_down_instead_of_scaling():
+    """Load only slows: a reference faster than the baseline moves the baseline, never scales."""
+    curve = SpeedCurve(DriftPolicy(band=0.06, patience=3))
+    for t in range(3):
+        curve.add_baseline(t, 1.2)  # taken during a burst
+    vs = [curve.judge(3 + i, 1.0) for i in range(4)]
+    assert vs[0].action == "requeue" and "baseline moved" in vs[0].reason
+    assert curve.baseline_ms == pytest.approx(1.0) and all(v.action == "accept" and v.scale == 1.0 for v in vs[1:])
