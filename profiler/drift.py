@@ -8,8 +8,12 @@ The items between two reference timings form a *batch*; the two timings
 bracket it:
 
 - both in band (within `band` of the baseline): the batch is believed;
+- faster than the band: the baseline was taken while the device was slowed (load
+  only slows), so the baseline moves down to it and the batch is re-queued;
 - otherwise the batch is re-queued (measured again later), until the drift has
-  lasted `patience` reference timings in a row.  Then the drift is persistent,
+  lasted `patience` reference timings in a row at one level (their ratios within
+  2·band of each other: a step, not foreign load jittering the reference).  Then
+  the drift is persistent,
   and the profiler either waits (a device that reports its thermal state cools
   down first) or, when the speed is stable at its new level (the two bracketing
   timings agree), accepts the batch scaled by the measured speed ratio.  Which
@@ -73,6 +77,7 @@ class SpeedCurve:
     _off: int = 0
     _last_ratio: float | None = None
     _gave_up_waiting: bool = False
+    _recent: list = field(default_factory=list)  # the off-band ratios of the current drift
 
     @property
     def ready(self) -> bool:
@@ -99,14 +104,27 @@ class SpeedCurve:
             raise RuntimeError("judge() before the baseline is complete")
         ratio = float(ms) / self.baseline_ms
         before = self._last_ratio if self._last_ratio is not None else 1.0
+        if ratio < 1.0 - self.policy.band:
+            # Faster than the baseline: foreign load only slows a device, so the baseline was
+            # taken while it was slowed. It moves to the faster level; nothing is scaled by it,
+            # and the batch (timed at an unknown level) is measured again.
+            self.baseline_ms = float(ms)
+            self._last_ratio, self._off, self._recent = 1.0, 0, []
+            self.points.append({"t": t, "ms": float(ms), "ratio": ratio, "action": "rebaseline"})
+            return Verdict("requeue", ratio, reason="faster than the baseline: baseline moved")
         self._last_ratio = ratio
         if self.in_band(ratio) and self.in_band(before):
             self._off = 0
+            self._recent = []
             self._gave_up_waiting = False
             verdict = Verdict("accept", ratio)
         else:
             self._off = self._off + 1 if not self.in_band(ratio) else 0
-            stable = abs(ratio - before) <= self.policy.band * max(ratio, before)
+            self._recent = (self._recent + [ratio])[-self.policy.patience:]
+            # Stable: the speed sits at one new level, not jumping about (foreign load on a host
+            # makes the reference jitter; scaling by a jittering ratio would corrupt the table).
+            stable = (abs(ratio - before) <= self.policy.band * max(ratio, before)
+                      and max(self._recent) <= min(self._recent) * (1 + 2 * self.policy.band))
             if self._off < self.policy.patience or not stable or self.in_band(ratio):
                 why = ("speed changed during the batch" if not stable else
                        "back in band, batch began out of band" if self.in_band(ratio) else

@@ -369,7 +369,7 @@ def test_runs_needed_asks_for_what_the_interval_says():
     m = Measurement(n=50, median_ms=0.014, mean_ms=0.014, std_ms=0.001, p10_ms=0.013, p90_ms=0.015, min_ms=0.013,
                     max_ms=0.02, ci_halfwidth_ms=0.014 * 0.024, settled=False)
     n = runs_needed(m, Policy(max_seconds=1.0))
-    assert n == math.ceil(50 * 2.4 ** 2 * 1.2)
+    assert n == math.ceil(50 * 2.4 ** 2 * 1.5)
     assert runs_needed(m, Policy(max_seconds=0.0005)) is None  # nothing more fits in the time cap
 
 
@@ -382,5 +382,5 @@ def test_wide_interval_gets_a_second_longer_run(daemon, dummy, tmp_path):
     with open_device(uri(daemon, fake)) as dev:
         m = dev.measure(dummy)
     assert m.extra["first_phase_runs"] == 10
-    expected = math.ceil(10 * (1.96 * 1.2533 * 10.5 / math.sqrt(10) / 100 / 0.01) ** 2 * 1.2)
+    expected = math.ceil(10 * (1.96 * 1.2533 * 10.5 / math.sqrt(10) / 100 / 0.01) ** 2 * 1.5)
     assert abs(m.n - expected) <= 2 and m.settled

@@ -270,3 +270,24 @@ def test_network_only_profile_takes_its_reference_from_the_space(tmp_path):
     with Store(tmp_path / "s.db") as st:
         summary = run_device("speedfake", st, nets)
         assert summary.measured == 3 and summary.steady["reference"] == ref.key
+
+
+def test_a_jittering_reference_is_never_taken_for_a_new_speed():
+    """Foreign load makes the reference jump about: re-queue (then accept unchecked), never scale by it."""
+    curve = SpeedCurve(DriftPolicy(band=0.06, patience=3))
+    for t in range(3):
+        curve.add_baseline(t, 1.0)
+    verdicts = [curve.judge(3 + i, r) for i, r in enumerate([1.3, 1.35, 1.8, 1.25, 2.1, 1.4, 1.3])]
+    assert all(v.action == "requeue" and v.scale == 1.0 for v in verdicts)
+    steady = [curve.judge(20 + i, 1.6) for i in range(3)]
+    assert steady[-1].action == "accept" and steady[-1].scale == pytest.approx(1.6)  # then a real step
+
+
+def test_a_baseline_taken_while_slowed_moves_down_instead_of_scaling():
+    """Load only slows: a reference faster than the baseline moves the baseline, never scales."""
+    curve = SpeedCurve(DriftPolicy(band=0.06, patience=3))
+    for t in range(3):
+        curve.add_baseline(t, 1.2)  # taken during a burst
+    vs = [curve.judge(3 + i, 1.0) for i in range(4)]
+    assert vs[0].action == "requeue" and "baseline moved" in vs[0].reason
+    assert curve.baseline_ms == pytest.approx(1.0) and all(v.action == "accept" and v.scale == 1.0 for v in vs[1:])

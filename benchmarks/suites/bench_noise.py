@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--off", type=float, default=3.0)
     ap.add_argument("--max-load-s", type=float, default=900.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-warm", action="store_true", help="the export cache is already warm (a rerun)")
     args = ap.parse_args(argv)
     space = "fbnet-cifar"
     sp = get_space(space)
@@ -133,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_noise-"))
     print(f"{space}: {len(grid)} grid blocks + {args.samples} off-grid + {args.archs} networks on {URI}; "
           f"load {load()}", flush=True)
-    profile(tmp / "warm.db", items, Steadiness.off())  # warm the export cache: every profile then times the same work
-    print(f"export cache warm; load {load()}", flush=True)
+    if not args.skip_warm:  # warm the export cache: every profile then times the same work
+        profile(tmp / "warm.db", items, Steadiness.off())
+        print(f"export cache warm; load {load()}", flush=True)
     rows = []
     off_quiet = None
     for mode in args.modes.split(","):

@@ -105,8 +105,12 @@ def summary_to_measurement(parsed: dict[str, Any], target_rel_ci: float = 0.01) 
         estimated += ["p10_ms", "p90_ms"]
     # With printed percentiles the spread is taken from them (p10..p90 spans 2.563σ for normal samples):
     # one preempted run inflates std by orders of magnitude but moves neither the median nor p10/p90.
-    sigma = (ms["p90"] - ms["p10"]) / 2.5631031310892007 if "p10" in ms and "p90" in ms else ms["std"]
-    ci = _Z95 * _MEDIAN_SE * (sigma + STD_ROUNDING_MS) / math.sqrt(n) if n > 1 else float("inf")
+    # Only the integer std carries the rounding; printed percentiles are not whole µs.
+    if "p10" in ms and "p90" in ms:
+        sigma = (ms["p90"] - ms["p10"]) / 2.5631031310892007
+    else:
+        sigma = ms["std"] + STD_ROUNDING_MS
+    ci = _Z95 * _MEDIAN_SE * sigma / math.sqrt(n) if n > 1 else float("inf")
     extra: dict[str, Any] = {"source": "benchmark_model summary", "first_ms": ms.get("first"),
                              "curr_ms": ms.get("curr"), "estimated": estimated}
     if parsed.get("init_us") is not None:

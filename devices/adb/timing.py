@@ -46,12 +46,13 @@ def bench_flags(graph: str, threads: int, warmup: int, runs: int, min_secs: floa
 def runs_needed(m: Measurement, policy: Policy) -> int | None:
     """Runs a second timed phase needs for the policy's precision, or None if the first one suffices/none fits.
 
-    The half-width shrinks as 1/√n, so n·(ci/target)² runs (+20%) reach the target;
+    The half-width shrinks as 1/√n, so n·(ci/target)² runs (+50%: the spread of a busy
+    device is itself noisy) reach the target;
     capped by what fits in `max_seconds` at the measured mean.
     """
     if m.settled or not m.median_ms or not math.isfinite(m.relative_ci):
         return None
-    want = math.ceil(m.n * (m.relative_ci / policy.target_rel_ci) ** 2 * 1.2)
+    want = math.ceil(m.n * (m.relative_ci / policy.target_rel_ci) ** 2 * 1.5)
     fits = math.floor(policy.max_seconds * 1000.0 / max(m.mean_ms, 1e-6)) if math.isfinite(policy.max_seconds) \
         else policy.max_runs
     n = min(want, max(fits, 0), max(policy.max_runs, m.n))

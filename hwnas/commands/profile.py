@@ -27,7 +27,7 @@ _HELP = (
     "shuffled passes (blocks and networks mixed), combined by the median, with another pass for items whose "
     "passes disagree by more than 5%; a reference block is timed every few items (the device's speed curve): "
     "what was measured while it left its ±6% band is re-queued, and a drift that persists is waited out "
-    "(devices that report their thermal state) or scaled by the measured speed ratio (--drift). Off switches: "
+    "(phones, throttled devices) or scaled by the measured speed ratio (--drift). Off switches: "
     "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
     "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
 )
@@ -102,7 +102,7 @@ def profile(
     passes: int = typer.Option(2, "--passes", help="Shuffled passes per item, combined by the median (1: one pass, no agreement check)."),
     reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a reference block every few items and re-queue what was measured while the device's speed drifted."),
     selfcheck: bool = typer.Option(True, "--selfcheck/--no-selfcheck", help="After the passes, measure again the blocks and networks that disagree with the rest of the table."),
-    drift: str = typer.Option("auto", "--drift", help="On persistent drift: wait (cool down), scale (by the speed ratio), or auto (wait if the device reports its thermal state)."),
+    drift: str = typer.Option("auto", "--drift", help="On persistent drift: wait (cool down), scale (by the speed ratio), or auto (wait on a phone or a device that reports throttling, else scale; only slowdowns are scaled)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
     from hwnas import api
