@@ -180,11 +180,12 @@ class DevicePlan:
                 done |= {f"{space}:{a}" for a in store.measured_networks(identity, space)}
             pending = pending_attempts(store, identity)  # stored but unsettled: tried again, after fresh work
         todo = [i for i in items if i.key not in done]
+        retries = [i for i in items if i.key in pending and i.key in done]  # a stored try awaits another
         self.summary = DeviceSummary(label or canonical_uri(uri), identity, total=len(items),
-                                     skipped=len(items) - len(todo) - sum(i.key in pending and i.key in done for i in items))
+                                     skipped=len(items) - len(todo) - len(retries))
         self.schedule: Schedule[Item] = Schedule(todo, max_attempts=max_attempts)
-        if pending:
-            self.schedule.resume_retries([i for i in items if i.key in pending and i.key in done], pending)
+        if retries:
+            self.schedule.resume_retries(retries, pending)
 
     def record(self, item: Item, m: Measurement) -> Decision:
         self._tried.add(item.key)

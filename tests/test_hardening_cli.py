@@ -21,7 +21,7 @@ from hwnas.devices.adbd.limits import is_loopback
 from hwnas.noise import quiet_third_party
 from hwnas.profiler.store import Store
 from hwnas.search.space import InputError, get_space
-from tests.test_inputs_property import run
+from cli_invariant import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
