@@ -62,6 +62,30 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None, world: int = 1) -> int:
+    """Set torch's intra-op threads deliberately; returns the number set.
+
+    None: this process's share of the cores it may use (all of them for one
+    process, cores // processes under torchrun), never more, so a loaded
+    machine is not oversubscribed further by threads waiting on each other.
+    """
+    if threads is not None and threads < 1:
+        from hwnas.search.space import InputError
+
+        raise InputError(f"`threads` must be at least 1, got {threads}")
+    n = threads if threads is not None else max(1, available_cores() // max(1, world))
+    torch.set_num_threads(n)
+    return n
+
+
 def setup() -> Dist:
     """Join the process group torchrun describes in the environment (gloo on CPU, NCCL on GPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -76,7 +100,7 @@ def setup() -> Dist:
     else:
         device, backend = torch.device("cpu"), "gloo"
         # One process per core: let each use its share instead of oversubscribing.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+        set_threads(None, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return Dist(rank, world, device)
