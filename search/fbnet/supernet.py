@@ -108,6 +108,12 @@ class FBNetSupernet(Supernet):
     def _ops(self, indices: Sequence[int]) -> tuple[str, ...]:
         return tuple(self.space.candidates[int(i)] for i in indices)
 
+    def last_sample(self) -> tuple[str, ...]:
+        """The architecture the last training forward's Gumbel sample favoured (the one it ran, when sampled)."""
+        if self._weights is None:
+            raise RuntimeError("no training forward yet")
+        return self._ops(self._weights.detach().argmax(dim=1).tolist())
+
     def derive(self) -> tuple[str, ...]:
         return self._ops(self.theta.detach().argmax(dim=1).tolist())
 
