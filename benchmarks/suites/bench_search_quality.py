@@ -213,8 +213,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seeds", type=int, default=3, help="Seeds per architecture trained from scratch (fashion).")
     ap.add_argument("--test-limit", type=int, default=2000, help="Test images scored (fashion).")
     ap.add_argument("--trials", type=int, default=6, help="Timed steps per mode (cost).")
+    ap.add_argument("--search-batch", type=int, default=32, help="Search batch (fashion).")
+    ap.add_argument("--train-batch", type=int, default=64, help="Training batch (fashion).")
+    ap.add_argument("--train-lr", type=float, default=0.05, help="Training SGD lr (fashion).")
     ap.add_argument("--store", type=Path, help="Store with both devices' fbnet-cifar blocks (default: WORK/hwnas.db).")
-    ap.add_argument("--device", action="append", help=f"Two device URIs (default: {', '.join(DEVICES)}).")
+    ap.add_argument("--device", action="append", help=f"Two device URIs (default: {', '.join(DEVICES)}); "
+                    "--part fashion uses the first (default cpu:onnxruntime?threads=1; cuda:0 on a GPU).")
     ap.add_argument("--limit", type=int, default=512, help="Digits training images the searches use.")
     ap.add_argument("--search-epochs", type=int, default=6)
     ap.add_argument("--arch-lr", type=float, default=0.1, help="θ's Adam lr: few θ steps need more than 0.01.")

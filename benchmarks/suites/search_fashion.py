@@ -56,7 +56,8 @@ def search_fashion(work: Path, name: str, model: str, target: float, args: argpa
     b._log(f"searching Fashion-MNIST ({args.paths} paths, width {args.width_mult:g}) towards {target:.3f} ms")
     resume = ["--resume"] if (out / "checkpoint.pt").is_file() else []
     b._hwnas("search", "--space", SPACE, "--latency", model, "--data", args.data, "--limit", str(args.limit),
-             "--epochs", str(args.search_epochs), "--warmup-epochs", "1", "--batch-size", "32", "--micro-batch", "32",
+             "--epochs", str(args.search_epochs), "--warmup-epochs", "1", "--batch-size", str(args.search_batch),
+             "--micro-batch", str(args.search_batch),
              "--arch-lr", str(args.arch_lr), "--weight-lr", str(args.weight_lr), "--target-ms", f"{target:.6g}",
              "--paths", args.paths, "--width-mult", f"{args.width_mult:g}", "--threads", str(args.threads),
              "--candidates", "16", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
@@ -82,8 +83,8 @@ def train_seeds(arch: str, data: Any, args: argparse.Namespace) -> list[float]:
     space = get_space(SPACE).scaled(args.width_mult)
     accs = []
     for seed in range(args.seeds):
-        _, result = train_network(space, space.parse(arch), data, epochs=args.train_epochs, batch_size=64,
-                                  seed=seed)
+        _, result = train_network(space, space.parse(arch), data, epochs=args.train_epochs,
+                                  batch_size=args.train_batch, lr=args.train_lr, seed=seed)
         accs.append(result["test_acc"])
     return accs
 
@@ -105,7 +106,7 @@ def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str
     }
 
 
-def figure(result: dict[str, Any], path: Path) -> None:
+def figure(result: dict[str, Any], path: Path, device: str = DEVICE) -> None:
     """Accuracy against measured latency: the random cloud and the searched points, per target."""
     import matplotlib
 
@@ -121,7 +122,7 @@ def figure(result: dict[str, Any], path: Path) -> None:
                     label=f"random ({name})")
         ax.errorbar([t["measured_ms"]], [s["searched_mean"]], yerr=[s["searched_std"]], fmt="*", ms=14, color=c,
                     markeredgecolor="black", label=f"searched ({name}, rank {s['rank']}/{s['random_n'] + 1})")
-    ax.set_xlabel(f"measured latency on {DEVICE} (ms)")
+    ax.set_xlabel(f"measured latency on {device} (ms)")
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
     ax.set_title("Fashion-MNIST: searched vs random architectures of matched latency")
     ax.legend(fontsize=7)
@@ -132,23 +133,24 @@ def figure(result: dict[str, Any], path: Path) -> None:
 
 def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     b = _bench()
+    device = (args.device or [DEVICE])[0]  # the GPU configuration passes cuda:0
     work.mkdir(parents=True, exist_ok=True)
     store = args.store or work / "hwnas.db"
-    model = b.ensure_models(work, store, [DEVICE], args.max_seconds, args.networks)[DEVICE]
+    model = b.ensure_models(work, store, [device], args.max_seconds, args.networks)[device]
     targets = b._cached(work / "fashion_targets.json", lambda: percentile_targets(model))
     data = None
     out: dict[str, Any] = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                           "device": DEVICE, "targets": {}}
+                           "device": device, "targets": {}}
     for name, target in targets.items():
         found = search_fashion(work, f"fashion-{args.paths}-{name}", model, target, args)
 
         def measure() -> dict[str, Any]:
             b._log(f"measuring the architecture searched at {name}")
-            return {"measured_ms": b.measure_archs(DEVICE, [tuple(found["arch"].split("-"))], repeats=5)[0]}
+            return {"measured_ms": b.measure_archs(device, [tuple(found["arch"].split("-"))], repeats=5)[0]}
 
         measured = b._cached(work / f"fashion-{args.paths}-{name}-measured.json", measure)["measured_ms"]
         randoms = b._cached(work / f"fashion-random-{name}.json",
-                            lambda: b.matched_random(DEVICE, model, measured, args.random,
+                            lambda: b.matched_random(device, model, measured, args.random,
                                                      max_measured=args.max_measured))
         acc_path = work / f"fashion-accuracy-{name}.json"
         accs: dict[str, list[float]] = json.loads(acc_path.read_text()) if acc_path.is_file() else {}
@@ -161,7 +163,7 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         out["targets"][name] = {"target_ms": target, "arch": found["arch"], "predicted_ms": found["predicted_ms"],
                                 "measured_ms": measured, "summary": _summary(accs, found["arch"], randoms)}
     write_atomic(json.dumps(out, indent=2), work / "fashion_result.json")
-    figure(out, work / "fashion_accuracy_vs_latency.png")
+    figure(out, work / "fashion_accuracy_vs_latency.png", device)
     return out
 
 
