@@ -208,7 +208,8 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
     None: the family's default (sampled for FBNet spaces, all for FBNetV2's masks).
     `width_mult` < 1 searches a narrower copy of the space (a CPU-budget proxy) while
     the loss keeps the full-size networks' latency; the result is a full-size architecture.
-    `threads`: torch's intra-op threads (None: this process's share of its cores).
+    `threads`: torch's intra-op threads (None: this process's share of the cores the load
+    average leaves free, or on `resume` the stopped run's count).
     """
     from hwnas.search.build import build_supernet, default_paths
     from hwnas.search.data import load_data
@@ -234,6 +235,8 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
         proxy = proxy.with_options(num_classes=dataset.num_classes)
     dist = setup()
     cfg.check(dist.world)
+    if resume and threads is None:  # the stopped run's thread count: resuming stays bit-for-bit under any load
+        threads = Run(out).recorded("threads")
     used_threads = set_threads(threads, dist.world) if threads is not None or dist.world == 1 else None
     seed_everything(seed)
     net = build_supernet(proxy, cost, tau=cfg.tau0, paths=paths)

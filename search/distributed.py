@@ -70,18 +70,30 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def free_cores() -> int:
+    """Cores this process may use that the 1-minute load average leaves idle (at least 1)."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume idle
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def set_threads(threads: int | None, world: int = 1) -> int:
     """Set torch's intra-op threads deliberately; returns the number set.
 
-    None: this process's share of the cores it may use (all of them for one
-    process, cores // processes under torchrun), never more, so a loaded
-    machine is not oversubscribed further by threads waiting on each other.
+    None: this process's share of the cores that are free now — the cores it
+    may use less the 1-minute load average, at least one, divided among the
+    torchrun processes.  On a loaded machine more threads than free cores
+    collapse: on the shared 2-core VM (load ~11) a search step took 1.9 s at
+    one thread and 25.6 s at two (benchmarks/RESULTS.md).
     """
     if threads is not None and threads < 1:
         from hwnas.search.space import InputError
 
         raise InputError(f"`threads` must be at least 1, got {threads}")
-    n = threads if threads is not None else max(1, available_cores() // max(1, world))
+    n = threads if threads is not None else free_cores() // max(1, world) or 1
     torch.set_num_threads(n)
     return n
 

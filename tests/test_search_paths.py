@@ -87,11 +87,21 @@ def test_width_mult_scales_widths_keeps_architectures_and_refuses_empty_layers()
             TINY.scaled(bad)
 
 
-def test_set_threads_is_deliberate():
+def test_set_threads_is_deliberate(monkeypatch):
+    import os
+
+    import hwnas.search.distributed as d
+
     before = torch.get_num_threads()
     try:
         assert set_threads(1) == 1 and torch.get_num_threads() == 1
-        assert set_threads(None) >= 1
+        monkeypatch.setattr(d, "available_cores", lambda: 4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+        assert set_threads(None) == 4 and set_threads(None, world=2) == 2  # idle: every core, shared out
+        monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+        assert set_threads(None) == 1  # 1.4 cores free: one thread (rounded)
+        monkeypatch.setattr(os, "getloadavg", lambda: (11.0, 0.0, 0.0))
+        assert set_threads(None) == 1 and set_threads(None, world=2) == 1  # never below one
         with pytest.raises(InputError, match="`threads`"):
             set_threads(0)
     finally:

@@ -90,7 +90,9 @@ def search_cmd(
     target = f" (target {target_ms:g} ms)" if target_ms else ""
     console.print(f"predicted latency on {result['device']}: [bold]{result['predicted_ms']:.4g} ms[/]{target}; "
                   f"fastest possible {result['min_ms']:.4g} ms; val acc {result['val_acc']:.3f}", highlight=False)
-    console.print(f"wrote {out}/arch.json, history.json, candidates.json, checkpoint.pt", highlight=False)
+    proxy = f", searched at width x{result['width_mult']:g}" if result.get("width_mult", 1) != 1 else ""
+    console.print(f"{result.get('paths', 'all')} paths{proxy}, {result.get('threads') or 'default'} threads; "
+                  f"wrote {out}/arch.json, history.json, candidates.json, checkpoint.pt", highlight=False)
 
 
 def train_cmd(
