@@ -205,7 +205,7 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
 
     `paths`: "sampled" runs one candidate per layer and step (single-path, GDAS-style
     straight-through θ gradient); "all" is FBNet's soft mixture of every candidate;
-    None: the family's default (sampled for FBNet spaces, all for FBNetV2's masks).
+    None: the family's default (all: it trained better per CPU-second in the benchmark).
     `width_mult` < 1 searches a narrower copy of the space (a CPU-budget proxy) while
     the loss keeps the full-size networks' latency; the result is a full-size architecture.
     `threads`: torch's intra-op threads (None: this process's share of the cores the load

@@ -24,7 +24,7 @@ def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
     assert steps[1].argv()[steps[1].argv().index("--device") + 1].startswith(COMPARE_DEVICE + "&")
     search = steps[5].argv()
     assert search[search.index("--data") + 1] == "digits"
-    assert search[search.index("--paths") + 1] == "sampled" and search[search.index("--width-mult") + 1] == "0.5"
+    assert search[search.index("--paths") + 1] == "all" and search[search.index("--width-mult") + 1] == "0.5"
     train = steps[6].argv()
     assert train[train.index("--width-mult") + 1] == "0.5"  # the searched and the baseline: one recipe
     assert search[search.index("--latency") + 1] == str(tmp_path / "cpu.latency.json")
