@@ -298,13 +298,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def cost_part(args: argparse.Namespace) -> dict[str, Any]:
     """Step cost at full width and at the proxy width, and threads under load: one run, one JSON."""
-    from benchmarks.suites.search_cost import cost_ratios, thread_slowdown
+    from benchmarks.suites.search_cost import cost_ratios, supernet_per_cpu, thread_slowdown
 
     args.work.mkdir(parents=True, exist_ok=True)
     result = {"loadavg_start": os.getloadavg()}
     for w in sorted({1.0, args.width_mult}, reverse=True):
         _log(f"timing sampled / plain / all-path steps at width {w:g}")
         result[f"width_{w:g}"] = cost_ratios(SPACE, width_mult=w, trials=args.trials)
+    _log("training both supernets for the same CPU time (which searches better per CPU-minute)")
+    result["per_cpu"] = supernet_per_cpu()
     _log("timing threads as the machine is and with one busy loop per core")
     result["threads"] = thread_slowdown(SPACE, width_mult=args.width_mult)
     result["loadavg_end"] = os.getloadavg()
@@ -321,6 +323,9 @@ def cost_part(args: argparse.Namespace) -> dict[str, Any]:
                   f"{m[mode]['weights_and_optimizer_mib']:.1f} + activations {m[mode]['activations_mib']:.0f}")
         print(f"  peak sampled/plain {r['peak_sampled_over_plain']:.2f} (worst case, momentum for every candidate: "
               f"{r['peak_worst_sampled_over_plain']:.2f}; goal <= 2); all/plain {r['peak_all_over_plain']:.2f}")
+    for mode, r in result["per_cpu"].items():
+        print(f"supernet {mode}: {r['steps']} steps in {r['cpu_s']:.1f} CPU s, training acc {r['train_acc_last40']:.2f}, "
+              f"held-out acc of sampled forwards {r['held_out_acc_sampled_forwards']}")
     t = result["threads"]
     print(f"threads ({t['cores']} cores): s/step as is {t['as_is']}, loaded {t['loaded']}, slowdown {t['slowdown']}")
     return result

@@ -178,3 +178,44 @@ def thread_slowdown(space: str = "fbnet-cifar", width_mult: float = 0.5, batch: 
             p.join()
     out["slowdown"] = {t: out["loaded"][t] / out["as_is"][t] for t in settings}
     return out
+
+
+#: a 3-layer FBNet space on digits' own 8x8 images: small enough to train both supernets for real.
+TINY = SearchSpace(name="tiny-bench", input_resolution=8, stem_channels=8, stem_stride=1,
+                   stages=((8, 1, 1), (16, 2, 2)), head_channels=32, num_classes=10)
+
+
+def supernet_per_cpu(steps_all: int = 120, lr: float = 0.1, batch: int = 32) -> dict[str, Any]:
+    """Supernet training at equal CPU time: `steps_all` all-path steps, then sampled steps for as long.
+
+    Scored by the last 40 steps' training accuracy and by 5 sampled forwards on 256 held-out
+    images: how well the supernet's shared weights serve the architectures it samples.
+    """
+    from hwnas.search.data import load_data, normalize
+
+    torch.set_num_threads(1)
+    data = load_data("digits", 8)
+    out: dict[str, Any] = {}
+    budget = None
+    for paths in ("all", "sampled"):
+        torch.manual_seed(0)
+        net = build_supernet(TINY, mac_cost(TINY), tau=5.0, paths=paths).train()
+        opt = torch.optim.SGD(net.weight_parameters(), lr=lr, momentum=0.9)
+        accs: list[float] = []
+        t0 = time.process_time()
+        while (len(accs) < steps_all) if budget is None else (time.process_time() - t0 < budget):
+            idx = torch.randint(0, len(data.train_y), (batch,))
+            logits = net(normalize(data.train_x[idx]))
+            loss = F.cross_entropy(logits, data.train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            accs.append(float((logits.argmax(1) == data.train_y[idx]).float().mean()))
+        cpu = time.process_time() - t0
+        budget = budget or cpu
+        with torch.no_grad():
+            held = [float((net(normalize(data.test_x[:256])).argmax(1) == data.test_y[:256]).float().mean())
+                    for _ in range(5)]
+        out[paths] = {"steps": len(accs), "cpu_s": cpu, "train_acc_last40": statistics.fmean(accs[-40:]),
+                      "held_out_acc_sampled_forwards": held}
+    return out
