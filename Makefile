@@ -18,13 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's adb (an independent check of devices/adbd.py) and chromium (renders
-# the report in a test).  Skipped quietly where apt-get is not ours to use;
-# the tests that need them then skip with a reason.
+# Debian's adb (an independent check of devices/adbd.py), chromium (renders
+# the report in a test) and dataset-fashion-mnist (`--data fashion-mnist`, the
+# demo's data).  Skipped quietly where apt-get is not ours to use; the tests
+# that need them then skip with a reason, and the demo falls back to digits.
 system-deps:
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  missing=""; command -v adb >/dev/null 2>&1 || missing="$$missing adb"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing"; \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \

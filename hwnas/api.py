@@ -262,36 +262,52 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
                epochs: int = 10, target_ms: float | None = None, alpha: float = 0.2, beta: float = 0.6,
                weight_lr: float | None = None, arch_lr: float = 0.01, warmup_epochs: int = 2, seed: int = 0,
                batch_size: int = 32, micro_batch: int = 16, limit: int | None = None, candidates: int = 8,
-               resume: bool = False, stop_after: int | None = None,
+               resume: bool = False, stop_after: int | None = None, paths: str | None = None, width_mult: float = 1.0,
+               threads: int | None = None,
                on_progress: Callable[[dict[str, Any]], None] | None = None) -> tuple["Run", dict[str, Any]]:
-    """Run (or resume) a search; returns its `Run` and the result (complete or stopped, on every process)."""
-    from hwnas.search.build import build_supernet
+    """Run (or resume) a search; returns its `Run` and the result (complete or stopped, on every process).
+
+    `paths`: "sampled" runs one candidate per layer and step (single-path, GDAS-style
+    straight-through θ gradient); "all" is FBNet's soft mixture of every candidate;
+    None: the family's default (all: it trained better per CPU-second in the benchmark).
+    `width_mult` < 1 searches a narrower copy of the space (a CPU-budget proxy) while
+    the loss keeps the full-size networks' latency; the result is a full-size architecture.
+    `threads`: torch's intra-op threads (None: this process's share of the cores the load
+    average leaves free, or on `resume` the stopped run's count).
+    """
+    from hwnas.search.build import build_supernet, default_paths
     from hwnas.search.data import load_data
-    from hwnas.search.distributed import setup
+    from hwnas.search.distributed import set_threads, setup
     from hwnas.search.dnas import SearchConfig, run_search, seed_everything
     from hwnas.search.rundir import Run
     from hwnas.wiring import load_cost
 
     if limit is not None and limit < 1:
         raise InputError(f"`limit` must be positive, got {limit}")
+    sp = get_space(space)
+    paths = paths or default_paths(sp)
     cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
                        alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
-                       a_lr=arch_lr, w_lr=weight_lr)
+                       a_lr=arch_lr, w_lr=weight_lr, paths=paths, width_mult=width_mult)
     cfg.check(1)
-    sp = get_space(space)
-    cost = load_cost(latency, sp)
+    proxy = sp.scaled(width_mult)  # checked before anything loads: no channels left is a user error
+    cost = load_cost(latency, sp)  # the full-size space's latency, whatever width the search trains
     dataset = load_data(data, sp.input_resolution).limited(limit)
     options: dict[str, Any] = {}
     if dataset.num_classes != sp.num_classes:
         options["num_classes"] = dataset.num_classes
-        sp = sp.with_options(num_classes=dataset.num_classes)
+        proxy = proxy.with_options(num_classes=dataset.num_classes)
     dist = setup()
     cfg.check(dist.world)
+    if resume and threads is None:  # the stopped run's thread count: resuming stays bit-for-bit under any load
+        threads = Run(out).recorded("threads")
+    used_threads = set_threads(threads, dist.world) if threads is not None or dist.world == 1 else None
     seed_everything(seed)
-    net = build_supernet(sp, cost, tau=cfg.tau0)
+    net = build_supernet(proxy, cost, tau=cfg.tau0, paths=paths)
     source = str(latency) if isinstance(latency, (str, Path)) else f"{latency.device} (in memory)"
     meta = {"device": getattr(cost, "device", None), "latency_model": source, "data": data,
-            "space_options": options, "processes": dist.world}
+            "space_options": options, "processes": dist.world, "paths": paths, "width_mult": width_mult,
+            "threads": used_threads}
     run = Run(out)
     result = run_search(net, dataset, cfg, run, dist=dist, resume=resume, stop_after=stop_after,
                         progress=on_progress, meta=meta)
@@ -310,10 +326,16 @@ def search(space: str, latency: "LatencyModel | PathLike", data: str = "digits",
 
 
 def train(run: "Run | PathLike", data: str = "digits", *, epochs: int = 30, batch_size: int = 64, lr: float = 0.05,
-          seed: int = 0, limit: int | None = None, out: PathLike | None = None,
+          seed: int = 0, limit: int | None = None, out: PathLike | None = None, width_mult: float = 1.0,
+          threads: int | None = None,
           on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train a searched architecture from scratch; writes model.pt and train.json through `Run`."""
+    """Train a searched architecture from scratch; writes model.pt and train.json through `Run`.
+
+    `width_mult` trains the architecture with every width scaled (the search's CPU proxy);
+    `threads` sets torch's intra-op threads (None: all cores this process may use).
+    """
     from hwnas.search.data import load_data
+    from hwnas.search.distributed import set_threads
     from hwnas.search.rundir import Run
     from hwnas.search.train import train_network
 
@@ -321,14 +343,16 @@ def train(run: "Run | PathLike", data: str = "digits", *, epochs: int = 30, batc
     space, arch = Run.load_architecture(source)
     if limit is not None and limit < 1:
         raise InputError(f"`limit` must be positive, got {limit}")
+    proxy = space.scaled(width_mult)
+    set_threads(threads)
     dataset = load_data(data, space.input_resolution).limited(limit)
     dest = Run(out if out is not None else (source if source.is_dir() else source.parent))
-    net, result = train_network(space, arch, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+    net, result = train_network(proxy, arch, dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                 progress=on_progress)
     dest.prepare()
     dest.save_weights(net.state_dict())
     result = {"space": space.name, "arch": space.to_json(arch), "data": data, "seed": seed,
-              "model": str(dest.weights_path), **result}
+              "width_mult": width_mult, "model": str(dest.weights_path), **result}
     dest.write_training(result)
     return result
 

@@ -1,9 +1,10 @@
-"""Image data for the search and for training: digits, ImageFolder, CIFAR binary batches.
+"""Image data for the search and for training: digits, Fashion-MNIST, ImageFolder, CIFAR binary batches.
 
 `load_data(spec, resolution)` returns train and test images as uint8 NCHW
 tensors at the space's input size (3 channels), labels as int64, and the
 number of classes.  Nothing downloads: `digits` is scikit-learn's bundled
-8x8 digits (upsampled), the others read files the user already has.
+8x8 digits (upsampled), `fashion-mnist` Debian's dataset-fashion-mnist idx files
+(hwnas.search.idx), the others read files the user already has.
 torchvision cannot be installed here, so ImageFolder and the CIFAR binary
 format are read by hand with PIL and numpy (a few lines each).
 """
@@ -21,7 +22,7 @@ from hwnas.search.space import InputError
 
 __all__ = ["Data", "load_data", "normalize", "DATA_HELP"]
 
-DATA_HELP = "digits | imagefolder:PATH | cifar10:PATH | cifar100:PATH (binary batches)"
+DATA_HELP = "digits | fashion-mnist[:DIR] | imagefolder:PATH | cifar10:PATH | cifar100:PATH (binary batches)"
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
 
 
@@ -164,12 +165,30 @@ def load_cifar(path: Path, resolution: int, classes: int) -> Data:
     return Data(f"cifar{classes}:{path}", _resize(x, resolution), y, _resize(tx, resolution), ty, classes)
 
 
+def load_fashion_mnist(root: Path | None, resolution: int) -> Data:
+    """Fashion-MNIST's 60k/10k split, grey 28x28 resized to `resolution` and repeated over 3 channels."""
+    from hwnas.search.idx import read_fashion_mnist
+
+    splits = read_fashion_mnist(root)
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(a).unsqueeze(1)
+        parts = [_resize(x[i:i + 8192], resolution) for i in range(0, len(x), 8192)]  # bounded float buffer
+        return torch.cat(parts).expand(-1, 3, -1, -1)
+
+    (x, y), (tx, ty) = splits["train"], splits["test"]
+    name = "fashion-mnist" if root is None else f"fashion-mnist:{root}"
+    return Data(name, images(x), torch.as_tensor(y), images(tx), torch.as_tensor(ty), 10)
+
+
 def load_data(spec: str, resolution: int) -> Data:
     """Parse a data spec (see DATA_HELP) and load it at `resolution`."""
     kind, _, rest = spec.partition(":")
     kind = kind.strip().lower()
     if kind == "digits":
         return load_digits_data(resolution)
+    if kind in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
+        return load_fashion_mnist(Path(rest).expanduser() if rest else None, resolution)
     if kind not in ("imagefolder", "cifar10", "cifar100"):
         raise InputError(f"unknown data {spec!r}; expected {DATA_HELP}")
     if not rest:

@@ -62,6 +62,42 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def free_cores() -> int:
+    """Cores this process may use that the 1-minute load average leaves idle (at least 1)."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume idle
+        load = 0.0
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def set_threads(threads: int | None, world: int = 1) -> int:
+    """Set torch's intra-op threads deliberately; returns the number set.
+
+    None: this process's share of the cores that are free now — the cores it
+    may use less the 1-minute load average, at least one, divided among the
+    torchrun processes.  On a loaded machine more threads than free cores
+    collapse: on the shared 2-core VM (load ~11) a search step took 1.9 s at
+    one thread and 25.6 s at two (benchmarks/RESULTS.md).
+    """
+    if threads is not None and threads < 1:
+        from hwnas.search.space import InputError
+
+        raise InputError(f"`threads` must be at least 1, got {threads}")
+    n = threads if threads is not None else free_cores() // max(1, world) or 1
+    torch.set_num_threads(n)
+    return n
+
+
 def setup() -> Dist:
     """Join the process group torchrun describes in the environment (gloo on CPU, NCCL on GPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -76,7 +112,7 @@ def setup() -> Dist:
     else:
         device, backend = torch.device("cpu"), "gloo"
         # One process per core: let each use its share instead of oversubscribing.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+        set_threads(None, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return Dist(rank, world, device)

@@ -80,6 +80,10 @@ class SearchConfig:
     seed: int = 0
     candidates: int = 8
     eval_images: int = 256
+    #: supernet forward: "sampled" (one candidate per layer and step) or "all" (FBNet's mixture).
+    paths: str = "all"
+    #: every width × this during the search (a CPU proxy); latency stays the full-size network's.
+    width_mult: float = 1.0
 
     @property
     def weight_lr(self) -> float:
@@ -102,6 +106,10 @@ class SearchConfig:
             raise InputError("`alpha` and `beta` must be positive")
         if self.target_ms is not None and self.target_ms <= 0:
             raise InputError("`target_ms` must be positive")
+        if self.paths not in ("all", "sampled"):
+            raise InputError(f"`paths` must be all or sampled, got {self.paths!r}")
+        if not (self.width_mult > 0 and math.isfinite(self.width_mult)):
+            raise InputError(f"`width_mult` must be a positive number, got {self.width_mult!r}")
 
 
 def temperature(cfg: SearchConfig, epoch: int) -> float:

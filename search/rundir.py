@@ -181,6 +181,12 @@ class Run:
         data = _read_json(path) if path.is_file() else {}
         return data.get("config", {}) if isinstance(data, dict) else {}
 
+    def recorded(self, key: str) -> Any:
+        """A value the search recorded beside its history (device, paths, threads, ...), or None."""
+        path = self.file(self.HISTORY)
+        data = _read_json(path) if path.is_file() else {}
+        return data.get(key) if isinstance(data, dict) and key not in ("config", "epochs") else None
+
     def candidates(self) -> list[dict[str, Any]]:
         path = self.file(self.CANDIDATES)
         return _entries(_read_json(path), "candidates") if path.is_file() else []

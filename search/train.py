@@ -25,11 +25,12 @@ __all__ = ["train_network", "evaluate", "load_weights"]
 
 @torch.no_grad()
 def evaluate(net: torch.nn.Module, x_all: torch.Tensor, y_all: torch.Tensor, batch: int = 256) -> float:
-    """Top-1 accuracy in eval mode."""
+    """Top-1 accuracy in eval mode (on the device the network's weights are on)."""
     net.eval()
+    dev = next(net.parameters()).device
     correct = 0
     for i in range(0, len(y_all), batch):
-        correct += int((net(normalize(x_all[i:i + batch])).argmax(1) == y_all[i:i + batch]).sum())
+        correct += int((net(normalize(x_all[i:i + batch]).to(dev)).argmax(1).cpu() == y_all[i:i + batch]).sum())
     return correct / max(1, len(y_all))
 
 
@@ -46,7 +47,9 @@ def train_network(space: SearchSpace, arch: Any, data: Data, epochs: int = 30, b
     torch.manual_seed(seed)
     if data.num_classes != space.num_classes:
         space = space.with_options(num_classes=data.num_classes)
-    net = build_network(space, arch)
+    # On a GPU where one is present (the search does the same); the CPU path is unchanged.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = build_network(space, arch).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(seed)
@@ -60,7 +63,7 @@ def train_network(space: SearchSpace, arch: Any, data: Data, epochs: int = 30, b
         steps = n // bs
         for s in range(steps):
             idx = order[s * bs:(s + 1) * bs]
-            loss = F.cross_entropy(net(normalize(data.train_x[idx])), data.train_y[idx])
+            loss = F.cross_entropy(net(normalize(data.train_x[idx]).to(device)), data.train_y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -70,7 +73,7 @@ def train_network(space: SearchSpace, arch: Any, data: Data, epochs: int = 30, b
         sched.step()
         acc = evaluate(net, data.test_x, data.test_y)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "test_acc": acc})
-    return net, {"test_acc": history[-1]["test_acc"], "best_test_acc": max(h["test_acc"] for h in history),
+    return net.cpu(), {"test_acc": history[-1]["test_acc"], "best_test_acc": max(h["test_acc"] for h in history),
                  "epochs": history, "num_classes": data.num_classes, "train_images": n,
                  "test_images": len(data.test_y)}
 

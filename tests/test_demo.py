@@ -8,21 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.commands.demo import COMPARE_DEVICE, DEMO_DEVICE, SPACE, Settings, plan
+from hwnas.commands.demo import COMPARE_DEVICE, DEMO_DEVICE, SPACE, Settings, fashion_available, plan
 
 
 def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
-    steps = plan(tmp_path, Settings.for_mode(quick=False))
+    steps = plan(tmp_path, Settings.for_mode(quick=False, data="digits"))
     assert [s.key for s in steps] == ["profile", "compare1", "networks", "fit", "evaluate", "search", "train",
-                                      "measure", "report"]
+                                      "baseline", "measure", "report"]
     assert [s.name for s in steps] == ["profile", "profile", "profile", "fit", "evaluate", "search", "train",
-                                       "profile", "report"]
+                                       "train", "profile", "report"]
     profile = steps[0].argv()
     assert profile[:3] == ["profile", "--space", SPACE]
     assert profile[profile.index("--device") + 1].startswith(DEMO_DEVICE + "&max_seconds=")
     assert steps[1].argv()[steps[1].argv().index("--device") + 1].startswith(COMPARE_DEVICE + "&")
     search = steps[5].argv()
     assert search[search.index("--data") + 1] == "digits"
+    assert search[search.index("--paths") + 1] == "all" and search[search.index("--width-mult") + 1] == "0.5"
+    train = steps[6].argv()
+    assert train[train.index("--width-mult") + 1] == "0.5"  # the searched and the baseline: one recipe
     assert search[search.index("--latency") + 1] == str(tmp_path / "cpu.latency.json")
     assert "--resume" not in search
     (tmp_path / "runs" / "cpu-onnxruntime").mkdir(parents=True)
@@ -36,6 +39,36 @@ def test_plan_runs_the_whole_loop_in_order_with_the_real_commands(tmp_path):
     steps[1].ok = True
     report = steps[-1].argv()
     assert [report[i + 1] for i, a in enumerate(report) if a == "--device"] == [DEMO_DEVICE, COMPARE_DEVICE]
+
+
+def test_data_is_fashion_mnist_where_installed_else_digits(monkeypatch):
+    import hwnas.search.idx as idx
+
+    assert Settings.for_mode(False).data == ("fashion-mnist" if fashion_available() else "digits")
+    monkeypatch.setattr(idx, "FASHION_DIR", Path("/nonexistent"))
+    assert not fashion_available() and Settings.for_mode(False).data == "digits"
+
+
+def test_baseline_is_a_random_architecture_near_the_searched_latency(tmp_path):
+    import pandas as pd
+
+    from hwnas.commands.demo import pick_baseline
+    from hwnas.latency_models.io import save_model
+    from hwnas.latency_models.network import fit_latency_model
+    from hwnas.search.count import count_block
+    from hwnas.search.space import get_space
+
+    rows = [{"block_json": b.to_json(), "median_ms": 0.01 + count_block(b).macs / 1e6 * 0.002}
+            for b in get_space(SPACE).unique_blocks()]
+    save_model(fit_latency_model(pd.DataFrame(rows), None, SPACE, "synthetic-cpu", n_estimators=5),
+               tmp_path / "m.json")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "arch.json").write_text(json.dumps({"space": SPACE, "arch": "-".join(["k3_e3"] * 22), "predicted_ms": 2.0}))
+    record = pick_baseline(run, tmp_path / "m.json", tmp_path / "base", n=50)
+    written = json.loads((tmp_path / "base" / "arch.json").read_text())
+    assert written["arch"] == record["arch"] and written["arch"] != "-".join(["k3_e3"] * 22)
+    assert "random baseline" in written["source"] and record["predicted_ms"] > 0
 
 
 def test_quick_mode_does_less_work_than_the_full_demo():
@@ -76,8 +109,10 @@ def test_quick_demo_runs_the_whole_loop_and_ends_with_the_report(cli, tmp_path):
     out = tmp_path / "demo"
     proc = cli("demo", "--quick", "--out", str(out), timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    last = [line for line in proc.stdout.splitlines() if line.strip()][-1]
-    assert last == f"report: {out / 'report.html'}"
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert lines[-2] == f"report: {out / 'report.html'}"
+    assert re.match(r"test accuracy on (fashion-mnist|digits) .*: searched [01]\.\d{4} .* vs random baseline [01]\.\d{4}",
+                    lines[-1]), lines[-1]
     for title in ("Profiling", "Fitting", "Searching", "Writing the report"):
         assert title in proc.stdout
     page = (out / "report.html").read_text()

@@ -55,9 +55,50 @@ def test_search_bad_data_and_low_target(cli, models, tmp_path):
         assert p.returncode == 2 and flag in p.stderr and "Traceback" not in p.stderr
 
 
+def test_bad_fashion_idx_and_empty_width_exit_2_and_write_nothing(cli, models, tmp_path):
+    from test_search_fashion import write_fashion
+
+    from hwnas.search.idx import FASHION_FILES
+
+    root = write_fashion(tmp_path / "f", compress=False)
+    (root / FASHION_FILES["test"][0]).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 5)
+    out = tmp_path / "r"
+    base = ["search", "--space", "fbnet-cifar", "--latency", str(models / "cifar.json"), "--out", str(out), *QUICK]
+    p = cli(*base, "--data", f"fashion-mnist:{root}")
+    assert p.returncode == 2 and "truncated idx header" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = cli(*base, "--width-mult", "0.01")
+    assert p.returncode == 2 and "--width-mult 0.01 leaves the stem" in p.stderr and "Traceback" not in p.stderr
+    p = cli(*base, "--paths", "some")
+    assert p.returncode == 2 and "--paths" in p.stderr
+    p = cli(*base, "--threads", "0")
+    assert p.returncode == 2 and "--threads" in p.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_sampled_search_at_half_width_on_fashion_then_train(cli, models, tmp_path):
+    from test_search_fashion import write_fashion
+
+    root = write_fashion(tmp_path / "f", n_train=80, n_test=16)
+    run = tmp_path / "s"
+    p = cli("search", "--space", "fbnet-cifar", "--latency", str(models / "cifar.json"), "--out", str(run),
+            *QUICK, "--data", f"fashion-mnist:{root}", "--paths", "sampled", "--width-mult", "0.5", "--threads", "1",
+            "--json", env=ONE)
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)
+    assert result["paths"] == "sampled" and result["width_mult"] == 0.5 and result["threads"] == 1
+    assert len(result["arch"].split("-")) == 22  # a full-size fbnet-cifar architecture
+    p = cli("train", str(run), "--data", f"fashion-mnist:{root}", "--epochs", "1", "--width-mult", "0.5",
+            "--threads", "1", "--json", env=ONE)
+    assert p.returncode == 0, p.stderr
+    trained = json.loads(p.stdout)
+    assert trained["width_mult"] == 0.5 and trained["train_images"] == 80 and 0 <= trained["test_acc"] <= 1
+
+
 def test_search_help_explains(cli):
     p = cli("search", "--help")
     assert p.returncode == 0 and "--target-ms" in p.stdout and "--resume" in p.stdout
+    assert "--paths" in p.stdout and "--width-mult" in p.stdout and "fashion-mnist" in p.stdout
 
 
 @pytest.mark.slow

@@ -87,9 +87,10 @@ def test_cost_for_another_space_is_refused():
         LayerCost([[1.0, 2.0]], 0.0, ("a", "b", "c"), "x")
 
 
-def test_search_writes_run_files_and_is_deterministic(tmp_path):
-    r1, n1 = tiny_search(tmp_path / "a")
-    r2, n2 = tiny_search(tmp_path / "b")
+@pytest.mark.parametrize("paths", ["all", "sampled"])
+def test_search_writes_run_files_and_is_deterministic(tmp_path, paths):
+    r1, n1 = tiny_search(tmp_path / "a", paths=paths)
+    r2, n2 = tiny_search(tmp_path / "b", paths=paths)
     assert r1["arch"] == r2["arch"]
     assert torch.equal(n1.theta, n2.theta)
     arch = json.loads((tmp_path / "a" / "arch.json").read_text())
@@ -106,11 +107,12 @@ def test_search_writes_run_files_and_is_deterministic(tmp_path):
     assert ckpt["epoch"] == 2
 
 
-def test_resume_continues_bit_for_bit(tmp_path):
-    full, net_full = tiny_search(tmp_path / "full", epochs=3)
-    stopped, _ = tiny_search(tmp_path / "part", epochs=3, stop_after=2)
+@pytest.mark.parametrize("paths", ["all", "sampled"])
+def test_resume_continues_bit_for_bit(tmp_path, paths):
+    full, net_full = tiny_search(tmp_path / "full", epochs=3, paths=paths)
+    stopped, _ = tiny_search(tmp_path / "part", epochs=3, stop_after=2, paths=paths)
     assert not stopped["complete"] and not (tmp_path / "part" / "arch.json").exists()
-    resumed, net_res = tiny_search(tmp_path / "part", epochs=3, resume=True)
+    resumed, net_res = tiny_search(tmp_path / "part", epochs=3, resume=True, paths=paths)
     assert resumed["arch"] == full["arch"]
     for (k, a), (_, b) in zip(net_full.state_dict().items(), net_res.state_dict().items()):
         assert torch.equal(a, b), k
@@ -140,7 +142,8 @@ def test_too_little_data_for_a_batch(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_two_process_gloo_search_matches_one_process(tmp_path):
+@pytest.mark.parametrize("paths", ["all", "sampled"])
+def test_two_process_gloo_search_matches_one_process(tmp_path, paths):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun not installed next to the interpreter")
@@ -150,7 +153,7 @@ def test_two_process_gloo_search_matches_one_process(tmp_path):
         out.parent.mkdir()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
         proc = subprocess.run([str(torchrun), "--standalone", f"--nproc_per_node={n}",
-                               str(ROOT / "tests" / "search_helpers.py"), str(out)],
+                               str(ROOT / "tests" / "search_helpers.py"), str(out), paths],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         results[n] = json.loads(out.read_text())

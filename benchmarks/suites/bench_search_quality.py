@@ -1,6 +1,15 @@
-"""Search quality on digits and device-specific search, local CPU (FBNet DNAS on fbnet-cifar).
+"""Search quality and cost, local CPU (FBNet DNAS on fbnet-cifar), in three parts (`--part`).
 
-Three figures, all from one run on one machine:
+`--part cost` (benchmarks/suites/search_cost.py): one sampled-path step ÷ one
+plain step of the same sampled network (goal ≤ 1.3), all-path ÷ sampled-path,
+the peak memory of each split into weights/optimizer state and activations,
+and the slowdown of a search step with one busy-loop process per core.
+
+`--part fashion` (benchmarks/suites/search_fashion.py): searched vs random
+architectures of matched measured latency on Fashion-MNIST at the 30th and
+70th percentile targets, several seeds each, mean ± std, rank and a figure.
+
+`--part digits` (below, the original benchmark): three figures from one run:
 
 1. Target: `hwnas search --target-ms T` with device A's fitted latency model;
    the searched architecture is then *measured* on device A, and the figure is
@@ -20,8 +29,11 @@ Every step goes through the user's commands (`hwnas profile`, `fit`,
 `search`) or the library, and leaves its result in `--work`; a rerun skips
 what is done (a crash loses only the step it was in).
 
-    .venv/bin/python -m benchmarks.suites.bench_search_quality --work bench-search-out \\
+    .venv/bin/python -m benchmarks.suites.bench_search_quality --part digits --work bench-search-out \\
         [--store demo-out/hwnas.db] [--limit 512] [--search-epochs 6] [--train-epochs 5]
+    .venv/bin/python -m benchmarks.suites.bench_search_quality --part cost --work bench-search-out
+    .venv/bin/python -m benchmarks.suites.bench_search_quality --part fashion --work bench-search-out \\
+        --limit 4000 --search-epochs 4 --width-mult 0.5 --train-limit 4000 --train-epochs 3 --seeds 3 --random 20
 """
 
 from __future__ import annotations
@@ -192,9 +204,21 @@ def per_layer(archs: dict[str, str], models: dict[str, str]) -> list[dict[str, A
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("digits", "cost", "fashion"), default="digits")
     ap.add_argument("--work", type=Path, default=Path("bench-search-out"), help="Folder for every step's result.")
+    ap.add_argument("--data", default="fashion-mnist", help="Data of --part fashion (fashion-mnist or fashion-mnist:DIR).")
+    ap.add_argument("--paths", choices=("sampled", "all"), default="sampled", help="Supernet forward (fashion).")
+    ap.add_argument("--width-mult", type=float, default=0.5, help="Width proxy for search and training (fashion).")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for search and training (fashion).")
+    ap.add_argument("--seeds", type=int, default=3, help="Seeds per architecture trained from scratch (fashion).")
+    ap.add_argument("--test-limit", type=int, default=2000, help="Test images scored (fashion).")
+    ap.add_argument("--trials", type=int, default=6, help="Timed steps per mode (cost).")
+    ap.add_argument("--search-batch", type=int, default=32, help="Search batch (fashion).")
+    ap.add_argument("--train-batch", type=int, default=64, help="Training batch (fashion).")
+    ap.add_argument("--train-lr", type=float, default=0.05, help="Training SGD lr (fashion).")
     ap.add_argument("--store", type=Path, help="Store with both devices' fbnet-cifar blocks (default: WORK/hwnas.db).")
-    ap.add_argument("--device", action="append", help=f"Two device URIs (default: {', '.join(DEVICES)}).")
+    ap.add_argument("--device", action="append", help=f"Two device URIs (default: {', '.join(DEVICES)}); "
+                    "--part fashion uses the first (default cpu:onnxruntime?threads=1; cuda:0 on a GPU).")
     ap.add_argument("--limit", type=int, default=512, help="Digits training images the searches use.")
     ap.add_argument("--search-epochs", type=int, default=6)
     ap.add_argument("--arch-lr", type=float, default=0.1, help="θ's Adam lr: few θ steps need more than 0.01.")
@@ -208,6 +232,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-seconds", type=float, default=0.3, help="Per-block time cap while profiling.")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.part == "cost":
+        return cost_part(args)
+    if args.part == "fashion":
+        from benchmarks.suites.search_fashion import print_table, run
+
+        result = run(args.work, args)
+        print_table(result)
+        return result
     uris = args.device or list(DEVICES)
     if len(uris) != 2:
         ap.error("pass --device exactly twice (or not at all)")
@@ -261,6 +293,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     write_atomic(json.dumps(result, indent=2), work / "result.json")
     _print(result, a, b)
+    return result
+
+
+def cost_part(args: argparse.Namespace) -> dict[str, Any]:
+    """Step cost at full width and at the proxy width, and threads under load: one run, one JSON."""
+    from benchmarks.suites.search_cost import cost_ratios, supernet_per_cpu, thread_slowdown
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    result = {"loadavg_start": os.getloadavg()}
+    for w in sorted({1.0, args.width_mult}, reverse=True):
+        _log(f"timing sampled / plain / all-path steps at width {w:g}")
+        result[f"width_{w:g}"] = cost_ratios(SPACE, width_mult=w, trials=args.trials)
+    _log("training both supernets for the same CPU time (which searches better per CPU-minute)")
+    result["per_cpu"] = supernet_per_cpu()
+    _log("timing threads as the machine is and with one busy loop per core")
+    result["threads"] = thread_slowdown(SPACE, width_mult=args.width_mult)
+    result["loadavg_end"] = os.getloadavg()
+    write_atomic(json.dumps(result, indent=2), args.work / "cost.json")
+    for key, r in result.items():
+        if not key.startswith("width_"):
+            continue
+        m = r["memory"]
+        print(f"{key}: CPU s/step sampled {r['cpu_s_per_step']['sampled']:.3f}, plain {r['cpu_s_per_step']['plain']:.3f}, "
+              f"all {r['cpu_s_per_step']['all']:.3f}; sampled/plain {r['sampled_over_plain']:.3f} (goal <= 1.3), "
+              f"all/sampled {r['all_over_sampled']:.2f}")
+        for mode in ("plain", "sampled", "all"):
+            print(f"  peak {mode}: {m[mode]['peak_mib']:.0f} MiB = weights+grads+optimizer "
+                  f"{m[mode]['weights_and_optimizer_mib']:.1f} + activations {m[mode]['activations_mib']:.0f}")
+        print(f"  peak sampled/plain {r['peak_sampled_over_plain']:.2f} (worst case, momentum for every candidate: "
+              f"{r['peak_worst_sampled_over_plain']:.2f}; goal <= 2); all/plain {r['peak_all_over_plain']:.2f}")
+    for mode, r in result["per_cpu"].items():
+        print(f"supernet {mode}: {r['steps']} steps in {r['cpu_s']:.1f} CPU s, training acc {r['train_acc_last40']:.2f}, "
+              f"held-out acc of sampled forwards {r['held_out_acc_sampled_forwards']}")
+    t = result["threads"]
+    print(f"threads ({t['cores']} cores): s/step as is {t['as_is']}, loaded {t['loaded']}, slowdown {t['slowdown']}")
     return result
 
 

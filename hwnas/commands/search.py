@@ -19,7 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hwnas.output import console, print_json
 from hwnas.search.space import InputError
 
-DATA_HELP = "digits (bundled, no download) | imagefolder:PATH | cifar10:PATH | cifar100:PATH (binary batches)"
+DATA_HELP = ("digits (bundled, no download) | fashion-mnist (Debian's dataset-fashion-mnist) | fashion-mnist:DIR "
+             "(its four idx files) | imagefolder:PATH | cifar10:PATH | cifar100:PATH (binary batches)")
+WIDTH_HELP = ("Train at every width × this (a CPU-budget proxy, e.g. 0.5); the latency in the loss stays the "
+              "full-size network's, and the architecture found is a full-size one.")
+THREADS_HELP = "torch intra-op threads (default: the cores this process may use; 1 keeps a loaded machine steady)."
 
 
 def _bar(enabled: bool) -> Progress:
@@ -47,6 +51,11 @@ def search_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N training (and test) images: quick runs."),
     candidates: int = typer.Option(8, "--candidates", help="Architectures sampled from the final distribution and ranked."),
     resume: bool = typer.Option(False, "--resume", help="Continue the stopped search in --out bit-for-bit."),
+    paths: Optional[str] = typer.Option(None, "--paths", help="sampled: one candidate per layer and step (single-path, "
+                                        "straight-through θ gradient; ~1 network per step, ~1/9 of the memory); all (default): "
+                                        "FBNet's soft mixture of every candidate, which trained better per CPU-second."),
+    width_mult: float = typer.Option(1.0, "--width-mult", help=WIDTH_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", hidden=True, help="Stop after this many epochs (to resume later)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -66,8 +75,8 @@ def search_cmd(
         _, result = api.search_run(space, latency, data, out, epochs=epochs, target_ms=target_ms, alpha=alpha,
                                      beta=beta, weight_lr=weight_lr, arch_lr=arch_lr, warmup_epochs=warmup_epochs,
                                      seed=seed, batch_size=batch_size, micro_batch=micro_batch, limit=limit,
-                                     candidates=candidates, resume=resume, stop_after=stop_after,
-                                     on_progress=progress)
+                                     candidates=candidates, resume=resume, stop_after=stop_after, paths=paths,
+                                     width_mult=width_mult, threads=threads, on_progress=progress)
     if not result.pop("main_process"):
         return
     if as_json:
@@ -81,7 +90,9 @@ def search_cmd(
     target = f" (target {target_ms:g} ms)" if target_ms else ""
     console.print(f"predicted latency on {result['device']}: [bold]{result['predicted_ms']:.4g} ms[/]{target}; "
                   f"fastest possible {result['min_ms']:.4g} ms; val acc {result['val_acc']:.3f}", highlight=False)
-    console.print(f"wrote {out}/arch.json, history.json, candidates.json, checkpoint.pt", highlight=False)
+    proxy = f", searched at width x{result['width_mult']:g}" if result.get("width_mult", 1) != 1 else ""
+    console.print(f"{result.get('paths', 'all')} paths{proxy}, {result.get('threads') or 'default'} threads; "
+                  f"wrote {out}/arch.json, history.json, candidates.json, checkpoint.pt", highlight=False)
 
 
 def train_cmd(
@@ -93,6 +104,8 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N training (and test) images."),
     out: Optional[Path] = typer.Option(None, "--out", help="Directory for model.pt and train.json (default: the arch file's directory)."),
+    width_mult: float = typer.Option(1.0, "--width-mult", help=WIDTH_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a searched architecture from scratch and report its test accuracy."""
@@ -106,7 +119,7 @@ def train_cmd(
                        info=f"loss {ev['loss']:.3f}")
 
         result = api.train(arch_file, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, limit=limit,
-                           out=out, on_progress=progress)
+                           out=out, width_mult=width_mult, threads=threads, on_progress=progress)
     if as_json:
         print_json(result)
         return

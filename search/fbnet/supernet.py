@@ -1,10 +1,15 @@
-"""FBNet's supernet: every candidate of every layer, mixed by Gumbel-softmax weights.
+"""FBNet's supernet: every candidate of every layer, mixed by Gumbel-softmax weights, or one path.
 
 For every searchable layer it holds all candidate blocks built with
-`hwnas.search.blocks.build_block` (the very modules the profiler measures),
-and mixes their outputs with Gumbel-softmax weights ``m = softmax((θ + g) / τ)``
-drawn once per forward and per layer, as in the paper.  The expected latency
-under those weights is differentiable in θ.
+`hwnas.search.blocks.build_block` (the very modules the profiler measures).
+`paths="all"` (FBNet) mixes their outputs with Gumbel-softmax weights
+``m = softmax((θ + g) / τ)`` drawn once per forward and per layer, as in the
+paper: a step runs all nine candidates.  `paths="sampled"` (GDAS,
+ProxylessNAS) draws the hard one-hot sample instead and runs only its
+candidate, scaled by the one-hot entry; the straight-through estimator
+passes the soft sample's gradient to θ, so a step costs about one network.
+In both modes the expected latency under the sample's weights is
+differentiable in θ (for `sampled` through the same straight-through one-hot).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwnas.search.blocks import build_block
-from hwnas.search.space import SearchSpace
+from hwnas.search.space import InputError, SearchSpace
 from hwnas.search.supernet import Supernet
 
-__all__ = ["FBNetSupernet", "MixedLayer"]
+__all__ = ["FBNetSupernet", "MixedLayer", "PATHS"]
+
+#: supernet forward modes: every candidate mixed (FBNet) or the sampled one alone (GDAS).
+PATHS = ("all", "sampled")
 
 
 class MixedLayer(nn.Module):
@@ -33,14 +41,21 @@ class MixedLayer(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(w * op(x) for w, op in zip(weights, self.ops))  # type: ignore[return-value]
 
+    def forward_one(self, x: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
+        """Run only the chosen candidate; ×one_hot[i] (=1) carries the straight-through gradient to θ."""
+        i = int(one_hot.detach().argmax())
+        return one_hot[i] * self.ops[i](x)
+
 
 class FBNetSupernet(Supernet):
     """FBNet's supernet over any space whose layers choose one op from `space.candidates`."""
 
-    def __init__(self, space: SearchSpace, cost: Any, tau: float = 5.0) -> None:
+    def __init__(self, space: SearchSpace, cost: Any, tau: float = 5.0, paths: str = "all") -> None:
         super().__init__()
+        if paths not in PATHS:
+            raise InputError(f"`paths` must be one of {', '.join(PATHS)}, got {paths!r}")
         cost.check_space(space)
-        self.space, self.cost, self.tau = space, cost, tau
+        self.space, self.cost, self.tau, self.paths = space, cost, tau, paths
         layers = space.layers
         last = layers[-1]
         self.stem = build_block(space.stem_block())
@@ -63,10 +78,11 @@ class FBNetSupernet(Supernet):
         x = self.stem(x)
         if self.training:
             # One Gumbel sample per layer per forward (per batch), as FBNet does.
-            weights = F.gumbel_softmax(self.theta, tau=self.tau, hard=False, dim=-1)
+            hard = self.paths == "sampled"
+            weights = F.gumbel_softmax(self.theta, tau=self.tau, hard=hard, dim=-1)
             self._weights = weights
             for layer, w in zip(self.layers, weights):
-                x = layer(x, w)
+                x = layer.forward_one(x, w) if hard else layer(x, w)
         else:
             for layer, i in zip(self.layers, self._eval_indices()):
                 x = layer.ops[i](x)
@@ -91,6 +107,12 @@ class FBNetSupernet(Supernet):
 
     def _ops(self, indices: Sequence[int]) -> tuple[str, ...]:
         return tuple(self.space.candidates[int(i)] for i in indices)
+
+    def last_sample(self) -> tuple[str, ...]:
+        """The architecture the last training forward's Gumbel sample favoured (the one it ran, when sampled)."""
+        if self._weights is None:
+            raise RuntimeError("no training forward yet")
+        return self._ops(self._weights.detach().argmax(dim=1).tolist())
 
     def derive(self) -> tuple[str, ...]:
         return self._ops(self.theta.detach().argmax(dim=1).tolist())

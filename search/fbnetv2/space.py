@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Mapping, Sequence, TypedDict
 
 from hwnas.search.space import (
     ArchParseError,
+    InputError,
     BlockSpec,
     InputError,
     Layer,
@@ -83,6 +84,13 @@ class ChannelSearchSpace(SearchSpace[ChannelArch]):
         for opts in self.channel_options:
             total *= len(opts)
         return total
+
+    def scaled(self, width_mult: float) -> "ChannelSearchSpace":
+        """Refused: this space's architectures name their widths, so a narrower proxy would change them."""
+        if width_mult == 1:
+            return self
+        raise InputError(f"`width_mult` {width_mult:g}: space {self.name} searches channel widths itself "
+                         "(its architectures name them); use width_mult 1")
 
     # -- architectures ------------------------------------------------------------------
     def parse(self, value: Any) -> ChannelArch:

@@ -185,6 +185,27 @@ class SearchSpace(Generic[A]):
         except TypeError as exc:
             raise InputError(str(exc)) from None
 
+    def scaled(self, width_mult: float) -> "SearchSpace":
+        """The same space with every width × `width_mult` (a CPU-budget proxy for search and training).
+
+        Architectures are unchanged (the same op per layer), so one found at the
+        proxy is a full-size architecture; latency stays the full-size space's.
+        """
+        if not (width_mult > 0 and math.isfinite(width_mult)):
+            raise InputError(f"`width_mult` must be a positive number, got {width_mult!r}")
+        if width_mult == 1:
+            return self
+
+        def scale(c: int, what: str) -> int:
+            out = int(round(c * width_mult))
+            if out < 1:
+                raise InputError(f"`width_mult` {width_mult:g} leaves {what} ({c} channels) with no channels")
+            return out
+
+        stem = scale(self.stem_channels, "the stem")
+        stages = tuple((scale(c, f"stage {i + 1}"), n, st) for i, (c, n, st) in enumerate(self.stages))
+        return self.with_options(stem_channels=stem, stages=stages, head_channels=scale(self.head_channels, "the head"))
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

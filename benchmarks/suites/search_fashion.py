@@ -1,0 +1,180 @@
+"""Does the search beat random architectures of the same measured latency on Fashion-MNIST?
+
+Part of bench_search_quality (`--part fashion`).  On `cpu:onnxruntime?threads=1`:
+
+1. Two latency targets: the 30th and 70th percentile of 200 random
+   architectures' predicted latency.
+2. At each target, `hwnas search --data fashion-mnist --target-ms T` (the
+   path mode and width proxy given), then the result's latency *measured*.
+3. `--random` random architectures whose measured latency lies within ±5% of
+   the searched one's (bench_search_quality.matched_random).
+4. Every architecture trained from scratch with the same recipe (`--width-mult`,
+   `--train-limit` images, `--train-epochs`) and `--seeds` seeds; mean ± std of
+   test accuracy on `--test-limit` test images, and the searched one's rank.
+5. A figure of accuracy against measured latency (random cloud, searched points).
+
+Each step's result is cached under WORK, so a stopped run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.report.render import write_atomic
+
+SPACE = "fbnet-cifar"
+DEVICE = "cpu:onnxruntime?threads=1"
+
+
+def _bench():  # the shared helpers of bench_search_quality (imported late: it imports this module)
+    from benchmarks.suites import bench_search_quality as b
+
+    return b
+
+
+def percentile_targets(model: str, qs: tuple[float, ...] = (30, 70), n: int = 200) -> dict[str, float]:
+    from hwnas.latency_models.io import load_model
+    from hwnas.profiler.enumerate import random_archs
+    from hwnas.search.space import get_space
+
+    space = get_space(SPACE)
+    pred = load_model(model).predict_networks(space, random_archs(space, n, seed=123))
+    return {f"p{q:g}": float(np.percentile(pred, q)) for q in qs}
+
+
+def search_fashion(work: Path, name: str, model: str, target: float, args: argparse.Namespace) -> dict[str, Any]:
+    out = work / name
+    if (out / "arch.json").is_file():
+        return json.loads((out / "arch.json").read_text())
+    b = _bench()
+    b._log(f"searching Fashion-MNIST ({args.paths} paths, width {args.width_mult:g}) towards {target:.3f} ms")
+    resume = ["--resume"] if (out / "checkpoint.pt").is_file() else []
+    b._hwnas("search", "--space", SPACE, "--latency", model, "--data", args.data, "--limit", str(args.limit),
+             "--epochs", str(args.search_epochs), "--warmup-epochs", "1", "--batch-size", str(args.search_batch),
+             "--micro-batch", str(args.search_batch),
+             "--arch-lr", str(args.arch_lr), "--weight-lr", str(args.weight_lr), "--target-ms", f"{target:.6g}",
+             "--paths", args.paths, "--width-mult", f"{args.width_mult:g}", "--threads", str(args.threads),
+             "--candidates", "16", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
+    return json.loads((out / "arch.json").read_text())
+
+
+def _data(args: argparse.Namespace):
+    from hwnas.search.data import Data, load_data
+    from hwnas.search.space import get_space
+
+    d = load_data(args.data, get_space(SPACE).input_resolution)
+    return Data(d.name, d.train_x[:args.train_limit], d.train_y[:args.train_limit], d.test_x[:args.test_limit],
+                d.test_y[:args.test_limit], d.num_classes)
+
+
+def train_seeds(arch: str, data: Any, args: argparse.Namespace) -> list[float]:
+    import torch
+
+    from hwnas.search.space import get_space
+    from hwnas.search.train import train_network
+
+    torch.set_num_threads(args.threads)
+    space = get_space(SPACE).scaled(args.width_mult)
+    accs = []
+    for seed in range(args.seeds):
+        _, result = train_network(space, space.parse(arch), data, epochs=args.train_epochs,
+                                  batch_size=args.train_batch, lr=args.train_lr, seed=seed)
+        accs.append(result["test_acc"])
+    return accs
+
+
+def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str, Any]]) -> dict[str, Any]:
+    mean = {a: statistics.fmean(v) for a, v in accs.items()}
+    std = {a: statistics.pstdev(v) if len(v) > 1 else 0.0 for a, v in accs.items()}
+    rand = [mean[r["arch"]] for r in randoms]
+    mine = mean[searched]
+    median = statistics.median(rand) if rand else None
+    return {
+        "searched_mean": mine, "searched_std": std[searched], "searched_accs": accs[searched],
+        "random_n": len(rand), "random_best_mean": max(rand, default=None), "random_median_mean": median,
+        "random_mean_std": statistics.fmean(std[r["arch"]] for r in randoms) if randoms else None,
+        "rank": 1 + sum(x > mine for x in rand),
+        "beats_best_random": bool(rand) and mine > max(rand),
+        "beats_median_by_more_than_std": median is not None and mine - median > std[searched],
+        "random": [{**r, "mean": mean[r["arch"]], "std": std[r["arch"]], "accs": accs[r["arch"]]} for r in randoms],
+    }
+
+
+def figure(result: dict[str, Any], path: Path, device: str = DEVICE) -> None:
+    """Accuracy against measured latency: the random cloud and the searched points, per target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = ["tab:blue", "tab:orange", "tab:green"]
+    for c, (name, t) in zip(colours, result["targets"].items()):
+        s = t["summary"]
+        ax.errorbar([r["measured_ms"] for r in s["random"]], [r["mean"] for r in s["random"]],
+                    yerr=[r["std"] for r in s["random"]], fmt="o", ms=4, alpha=0.5, color=c,
+                    label=f"random ({name})")
+        ax.errorbar([t["measured_ms"]], [s["searched_mean"]], yerr=[s["searched_std"]], fmt="*", ms=14, color=c,
+                    markeredgecolor="black", label=f"searched ({name}, rank {s['rank']}/{s['random_n'] + 1})")
+    ax.set_xlabel(f"measured latency on {device} (ms)")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.set_title("Fashion-MNIST: searched vs random architectures of matched latency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    b = _bench()
+    device = (args.device or [DEVICE])[0]  # the GPU configuration passes cuda:0
+    work.mkdir(parents=True, exist_ok=True)
+    store = args.store or work / "hwnas.db"
+    model = b.ensure_models(work, store, [device], args.max_seconds, args.networks)[device]
+    targets = b._cached(work / "fashion_targets.json", lambda: percentile_targets(model))
+    data = None
+    out: dict[str, Any] = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                           "device": device, "targets": {}}
+    for name, target in targets.items():
+        found = search_fashion(work, f"fashion-{args.paths}-{name}", model, target, args)
+
+        def measure() -> dict[str, Any]:
+            b._log(f"measuring the architecture searched at {name}")
+            return {"measured_ms": b.measure_archs(device, [tuple(found["arch"].split("-"))], repeats=5)[0]}
+
+        measured = b._cached(work / f"fashion-{args.paths}-{name}-measured.json", measure)["measured_ms"]
+        randoms = b._cached(work / f"fashion-random-{name}.json",
+                            lambda: b.matched_random(device, model, measured, args.random,
+                                                     max_measured=args.max_measured))
+        acc_path = work / f"fashion-accuracy-{name}.json"
+        accs: dict[str, list[float]] = json.loads(acc_path.read_text()) if acc_path.is_file() else {}
+        for arch in [found["arch"], *(r["arch"] for r in randoms)]:
+            if arch not in accs:
+                data = data if data is not None else _data(args)
+                b._log(f"{name}: training {len(accs) + 1}/{len(randoms) + 1} with {args.seeds} seeds")
+                accs[arch] = train_seeds(arch, data, args)
+                write_atomic(json.dumps(accs, indent=2), acc_path)
+        out["targets"][name] = {"target_ms": target, "arch": found["arch"], "predicted_ms": found["predicted_ms"],
+                                "measured_ms": measured, "summary": _summary(accs, found["arch"], randoms)}
+    write_atomic(json.dumps(out, indent=2), work / "fashion_result.json")
+    figure(out, work / "fashion_accuracy_vs_latency.png", device)
+    return out
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print("| target | T (ms) | searched measured ms | searched acc | random n | random best | random median "
+          "| rank | beats best | beats median by > std |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
+    for name, t in r["targets"].items():
+        s = t["summary"]
+        best = f"{s['random_best_mean']:.4f}" if s["random_best_mean"] is not None else "-"
+        median = f"{s['random_median_mean']:.4f}" if s["random_median_mean"] is not None else "-"
+        print(f"| {name} | {t['target_ms']:.3f} | {t['measured_ms']:.3f} | {s['searched_mean']:.4f} ± "
+              f"{s['searched_std']:.4f} | {s['random_n']} | {best} | {median} | {s['rank']}/{s['random_n'] + 1} "
+              f"| {s['beats_best_random']} | {s['beats_median_by_more_than_std']} |")
