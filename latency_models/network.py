@@ -214,16 +214,18 @@ def block_frame_fields(blocks: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def fit_overhead(block_sums: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
     """(scale, overhead_ms) minimising the relative error of scale·Σblocks + overhead.
 
-    One network fixes only the overhead (scale 1); none leaves the block sum as is.
+    One network fixes only the overhead (scale 1); none leaves the block sum as is.  The overhead is a
+    fixed cost per network (launch, I/O), never negative: fitted freely under a drifting host it went
+    below zero and predicted negative latencies for the smallest networks.
     """
     s, y = np.asarray(block_sums, dtype=np.float64), np.asarray(measured, dtype=np.float64)
     if len(y) == 0:
         return 1.0, 0.0
     if len(y) == 1 or np.ptp(s) == 0:
-        return 1.0, float(np.median(y - s))
+        return 1.0, max(0.0, float(np.median(y - s)))
     w = 1.0 / y
     res = lsq_linear(np.column_stack([s, np.ones_like(s)]) * w[:, None], y * w,
-                     bounds=([0.0, -np.inf], [np.inf, np.inf]))
+                     bounds=([0.0, 0.0], [np.inf, np.inf]))
     return float(res.x[0]), float(res.x[1])
 
 

@@ -251,3 +251,13 @@ def test_unreliable_timings_are_left_out_of_fitting():
     assert unreliable_mask(frame).tolist() == [False, True, False, True]
     assert reliable(frame)["median_ms"].tolist() == [1.0, 1.1]
     assert len(reliable(frame.iloc[[1, 3]])) == 2  # nothing reliable: keep all rather than nothing
+
+
+def test_network_overhead_is_never_negative():
+    """Networks measured faster than their blocks' sum (a host that sped up) scale down, not below zero."""
+    from hwnas.latency_models.network import fit_overhead
+
+    sums = np.array([1.0, 2.0, 3.0, 4.0])
+    scale, overhead = fit_overhead(sums, 0.5 * sums - 0.1)
+    assert overhead == 0.0 and 0.3 < scale < 0.6
+    assert fit_overhead(np.array([2.0]), np.array([1.0]))[1] == 0.0
