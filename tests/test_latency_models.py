@@ -259,5 +259,5 @@ def test_network_overhead_is_never_negative():
 
     sums = np.array([1.0, 2.0, 3.0, 4.0])
     scale, overhead = fit_overhead(sums, 0.5 * sums - 0.1)
-    assert overhead == 0.0 and 0.3 < scale < 0.6
+    assert overhead == pytest.approx(0.0, abs=1e-9) and 0.3 < scale < 0.6
     assert fit_overhead(np.array([2.0]), np.array([1.0]))[1] == 0.0
