@@ -198,12 +198,18 @@ def test_500_unauthenticated_connections_stay_bounded_while_a_trusted_client_is_
     assert peak["VmHWM"] - daemon.idle["VmRSS"] < 64 * MB
 
 
-def _write_unread(port: int, key: Path, total: int, honour_okay: bool) -> tuple[int, bool]:
-    """Write `total` bytes into `exec:sleep 25` (which never reads); returns (bytes sent, stalled)."""
+def _write_unread(port: int, key: Path, total: int, honour_okay: bool,
+                  service: bytes = b"shell:\0", first: bytes = b"sleep 25\n") -> tuple[int, bool]:
+    """Write `total` bytes into a stream whose reader stops reading; returns (bytes sent, stalled)."""
     sock = authenticated(port, key)
-    sock.sendall(pack(OPEN, 1, 0, b"exec:sleep 25\0"))
+    sock.sendall(pack(OPEN, 1, 0, service))
     command, remote, _, _ = recv_packet(sock)
     assert command == OKAY
+    if first:  # the interactive shell reads this, then sleeps: its stdin is no longer read
+        sock.sendall(pack(WRTE, 1, remote, first))
+        while recv_packet(sock)[0] != OKAY:
+            pass
+        time.sleep(0.5)
     chunk = os.urandom(MB)
     sent = 0
     stalled = False
@@ -233,9 +239,18 @@ def test_unread_stream_write_of_1_gib_grows_the_daemon_less_than_64_mb(daemon, k
     sent, stalled = _write_unread(daemon.port, keypair, 1024 * MB, honour_okay)
     time.sleep(0.5)
     peak = daemon.status()
-    report(f"1 GiB unread write ({'waits for OKAY' if honour_okay else 'ignores OKAY'})", daemon, peak,
+    report(f"1 GiB unread write into shell: ({'waits for OKAY' if honour_okay else 'ignores OKAY'})", daemon, peak,
            f"accepted {sent / MB:.0f} MiB of 1024 before the daemon {'held OKAY' if honour_okay else 'dropped it'}")
     assert stalled and sent < 64 * MB
     assert peak["VmHWM"] - daemon.idle["VmRSS"] < 64 * MB
     assert trusted_echo(daemon.port, keypair) == "served\n"
     assert STREAM_BUFFER_MAX < 64 * MB
+
+
+def test_writes_into_a_command_without_stdin_are_discarded(daemon, keypair):
+    """`exec:sleep 25` never reads: its bytes are dropped (acknowledged), so memory stays flat.
+    256 MiB instead of 1 GiB: every byte crosses loopback on a shared 2-core VM."""
+    sent, _ = _write_unread(daemon.port, keypair, 256 * MB, True, service=b"exec:sleep 25\0", first=b"")
+    peak = daemon.status()
+    report("256 MiB into exec:sleep 25 (discarded)", daemon, peak, f"sent {sent / MB:.0f} MiB")
+    assert peak["VmHWM"] - daemon.idle["VmRSS"] < 64 * MB

@@ -75,9 +75,21 @@ class Stream:
         self.buffered = 0  # client bytes in the inbox, not yet taken by the service
         self.ack_owed = False  # an OKAY held back until the service reads (backpressure)
         self._flow = threading.Lock()
+        self.policy = "hold"  # "hold" (interactive shell: cap and held OKAY) | "ack" (sync) | "discard"
 
     def offer(self, data: bytes) -> None:
-        """A client WRTE: queue it, and acknowledge only while the buffer is under its cap."""
+        """A client WRTE: queue it, and acknowledge only while the buffer is under its cap.
+
+        `policy` "discard" (a command service with no stdin: nobody will ever read) drops
+        the bytes and acknowledges; "ack" (sync) queues and acknowledges at once, as before.
+        """
+        if self.policy == "discard":
+            self.conn.send(OKAY, self.local_id, self.remote_id)
+            return
+        if self.policy == "ack":
+            self.inbox.put(data)
+            self.conn.send(OKAY, self.local_id, self.remote_id)
+            return
         with self._flow:
             if self.ack_owed:  # the client wrote again without the OKAY it was owed: a protocol breach
                 raise ProtocolError("client wrote past the flow-control window")
@@ -89,10 +101,23 @@ class Stream:
             self.conn.send(OKAY, self.local_id, self.remote_id)
 
     def take(self) -> bytes | None:
-        """The next client chunk (None once closed); sends the held OKAY once the buffer drains."""
+        """The next client chunk (None once closed); sends the held OKAY once the buffer drains.
+
+        Before waiting on an empty inbox it always pays an owed OKAY: the client may be
+        waiting for it to send the very bytes this read waits for.
+        """
+        with self._flow:
+            owed = self.ack_owed and self.inbox.empty()
+            if owed:
+                self.ack_owed = False
+        if owed and not self.closed.is_set():
+            try:
+                self.conn.send(OKAY, self.local_id, self.remote_id)
+            except OSError:
+                pass
         item = self.inbox.get()
-        if item is None:
-            return None
+        if item is None or self.policy != "hold":
+            return item
         with self._flow:
             self.buffered -= len(item)
             release = self.ack_owed and self.buffered <= STREAM_BUFFER_MAX
@@ -278,6 +303,8 @@ class Connection:
             local_id = self._next_id
             self._next_id += 1
             stream = Stream(self, local_id, remote_id)
+            stream.policy = ("ack" if service == "sync:" else
+                             "discard" if service.partition(":")[2].strip() else "hold")
             self._streams[local_id] = stream
         self.send(OKAY, local_id, remote_id)
         threading.Thread(target=self._run, args=(handler, stream, service), daemon=True).start()
