@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hwnas.latency_models.network import LatencyModel
+    from hwnas.search.space import SearchSpace
     from hwnas.profiler.enumerate import Item
     from hwnas.profiler.steady import Steadiness
     from hwnas.profiler.worker import DeviceSummary
     from hwnas.search.rundir import Run
 
-__all__ = ["plan", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
+__all__ = ["plan", "parse_archs", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
            "report"]
 
 PathLike = Union[str, Path]
@@ -230,7 +231,6 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
     for the new one); `device` is the target's URI when known, `name` labels the model otherwise.
     """
     from hwnas.latency_models.io import load_model
-    from hwnas.latency_models.network import arch_fields
     from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 
     given = [] if prior is None else list(prior) if isinstance(prior, (list, tuple)) else [prior]
@@ -243,16 +243,22 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
             raise InputError(f"`prior` model {p if isinstance(p, (str, Path)) else m.device} is for space "
                              f"{m.space!r}, not {space!r}")
     sp = get_space(space)
-    archs = list(timings["arch"])
-    for i, text in enumerate(archs):
-        try:
-            arch_fields(sp, text)
-        except InputError as exc:
-            raise InputError(f"architecture {i + 1}: {exc}") from None
+    archs = parse_archs(sp, list(timings["arch"]))
     target = device or name or "networks"
     if priors:
         return fit_transfer(priors, sp, archs, timings["latency_ms"], target, device)
     return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+
+
+def parse_archs(space: "SearchSpace", texts: Sequence[Any]) -> list[Any]:
+    """Each item as the space's own architecture (parsed once); an error names the item's position."""
+    out = []
+    for i, text in enumerate(texts):
+        try:
+            out.append(space.parse(text) if isinstance(text, str) else space.check_arch(text))
+        except InputError as exc:
+            raise InputError(f"architecture {i + 1}: {exc}") from None
+    return out
 
 
 # --------------------------------------------------------------------------- search, train, export

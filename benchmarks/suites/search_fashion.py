@@ -26,16 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.suites import race_common
+
 from hwnas.report.render import write_atomic
 
 SPACE = "fbnet-cifar"
 DEVICE = "cpu:onnxruntime?threads=1"
 
 
-def _bench():  # the shared helpers of bench_search_quality (imported late: it imports this module)
-    from benchmarks.suites import bench_search_quality as b
-
-    return b
+def _bench():  # the helpers shared with bench_search_quality
+    return race_common
 
 
 def percentile_targets(model: str, qs: tuple[float, ...] = (30, 70), n: int = 200) -> dict[str, float]:

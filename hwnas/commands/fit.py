@@ -56,18 +56,6 @@ def _read_timings(path: Path) -> "pd.DataFrame":
     return pd.DataFrame({"arch": df["arch"].astype(str), "latency_ms": lat.astype(float)})
 
 
-def _parse_archs(space: SearchSpace, texts: list[str]) -> list[Any]:
-    from hwnas.latency_models.network import arch_fields
-
-    out = []
-    for i, t in enumerate(texts):
-        try:
-            arch_fields(space, t)  # validates
-        except InputError as exc:
-            raise InputError(f"architecture {i + 1}: {exc}") from None
-        out.append(t)
-    return out
-
 
 # --------------------------------------------------------------------------- fit
 
@@ -222,6 +210,7 @@ def evaluate_cmd(
 
     Prints ±5/±10/±15% accuracy (nn-Meter), RMSE, RMSPE, Spearman ρ, Kendall τ and the worst cases.
     """
+    from hwnas import api
     from hwnas.latency_models.io import load_model
     from hwnas.latency_models.metrics import evaluate, worst_cases
     from hwnas.latency_models.network import unreliable_mask
@@ -255,7 +244,7 @@ def evaluate_cmd(
     archs = list(nets["arch"])
     with _progress() as progress:
         progress.add_task(f"predicting {len(archs)} networks", total=None)
-        pred = model.predict_networks(space, _parse_archs(space, archs))
+        pred = model.predict_networks(space, api.parse_archs(space, archs))
     y = nets["median_ms"].to_numpy(dtype=float)
     result = {"model": str(model_path), "device": identity, "model_device": model.device, "space": model.space,
               "flagged_left_out": 0 if include_flagged else n_flagged,
