@@ -70,7 +70,8 @@ class Policy:
 
     @classmethod
     def from_uri(cls, uri: Union[str, DeviceURI], **defaults: Any) -> "Policy":
-        """Policy from a URI's query (`warmup`, `runs`, `min_runs`, `max_runs`, `min_seconds`, `max_seconds`).
+        """Policy from a URI's query (`warmup`, `runs`, `min_runs`, `max_runs`, `min_seconds`, `max_seconds`,
+        `target_ci`: the relative CI half-width a timing must reach to count as settled).
 
         `runs=N` asks for exactly N timed runs (as `benchmark_model --num_runs`
         does), so it sets both bounds and lifts the time cap unless
@@ -87,6 +88,8 @@ class Policy:
             v = parsed.option(name)
             if v is not None:
                 values[name] = v
+        if parsed.option("target_ci") is not None:
+            values["target_rel_ci"] = parsed.option("target_ci")
         runs = parsed.option("runs")
         if runs is not None:
             values["min_runs"] = values["max_runs"] = runs

@@ -31,6 +31,7 @@ _OPTION_TYPES: dict[str, Callable[[str], Any]] = {
     "max_runs": int,
     "min_seconds": float,
     "max_seconds": float,
+    "target_ci": float,
     "gpu": int,
     "binary": str,
     "cooldown": float,
@@ -43,7 +44,7 @@ MAX_CORE_ID = 4095
 #: Bounds of numeric URI options, checked before the device opens: (lowest, highest).
 OPTION_BOUNDS: dict[str, tuple[float, float]] = {
     "threads": (0, 1024), "warmup": (0, 100_000), "runs": (1, 1_000_000), "min_runs": (1, 1_000_000),
-    "max_runs": (1, 1_000_000), "min_seconds": (0, 86_400), "max_seconds": (0, 86_400), "gpu": (0, 1),
+    "max_runs": (1, 1_000_000), "min_seconds": (0, 86_400), "max_seconds": (0, 86_400), "target_ci": (1e-4, 1), "gpu": (0, 1),
     "cooldown": (0, 3_600),
 }
 
@@ -193,7 +194,7 @@ def add_scheme(scheme: str) -> None:
 
 
 #: URI options that tune the measurement protocol, not which device/runtime runs.
-POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "min_seconds", "max_seconds", "cooldown")
+POLICY_OPTIONS = ("warmup", "runs", "min_runs", "max_runs", "min_seconds", "max_seconds", "target_ci", "cooldown")
 
 
 def canonical_uri(uri: "str | DeviceURI") -> str:

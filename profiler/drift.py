@@ -10,6 +10,11 @@ bracket it:
 - both in band (within `band` of the baseline): the batch is believed;
 - faster than the band: the baseline was taken while the device was slowed (load
   only slows), so the baseline moves down to it and the batch is re-queued;
+- one reference timing off band after an in-band one: the batch is *held*, and
+  the next timing decides for both batches. Back in band, it was a transient (a
+  burst of a fraction of a second, seen on a quiet VM): both are believed, and the
+  few items the burst hit disagree with their other pass and get another one.
+  Still off band, the speed changed: both are re-queued;
 - otherwise the batch is re-queued (measured again later), until the drift has
   lasted `patience` reference timings in a row at one level (their ratios within
   2·band of each other: a step, not foreign load jittering the reference).  Then
@@ -39,6 +44,7 @@ class DriftPolicy:
     patience: int = 3  # off-band timings in a row before the drift counts as persistent
     action: str = "auto"  # persistent drift: "wait" (cool down), "scale" (by the ratio), "auto" (wait if thermal)
     baseline_runs: int = 3  # reference timings whose median is the baseline
+    hold: bool = True  # one off-band timing holds its batch for the next to decide (False: re-queue at once)
 
     def __post_init__(self) -> None:
         if not 0 < self.band < 1:
@@ -56,8 +62,9 @@ class Verdict:
     """What to do with the batch a reference timing closes.
 
     `action`: "accept" (store as measured, or divided by `scale` when it is not 1),
-    "requeue" (measure the batch again), or "wait" (requeue, and let the device
-    cool before going on).
+    "requeue" (measure the batch again), "wait" (requeue, and let the device
+    cool before going on) or "hold" (keep the batch; the next verdict decides it).
+    A verdict that follows a "hold" applies to the held batch too.
     """
 
     action: str
@@ -79,6 +86,7 @@ class SpeedCurve:
     _last_ratio: float | None = None
     _gave_up_waiting: bool = False
     _recent: list = field(default_factory=list)  # the off-band ratios of the current drift
+    _held: bool = False  # the last verdict was "hold"
 
     @property
     def ready(self) -> bool:
@@ -105,6 +113,17 @@ class SpeedCurve:
             raise RuntimeError("judge() before the baseline is complete")
         ratio = float(ms) / self.baseline_ms
         before = self._last_ratio if self._last_ratio is not None else 1.0
+        held, self._held = self._held, False
+        if held and self.in_band(ratio):
+            # The one off-band timing before was a transient: the held batch and this one stand.
+            self._last_ratio, self._off, self._recent = ratio, 0, []
+            self.points.append({"t": t, "ms": float(ms), "ratio": ratio, "action": "accept"})
+            return Verdict("accept", ratio, reason="transient: one reference timing off band")
+        if (self.policy.hold and ratio > 1.0 + self.policy.band and self.in_band(before)
+                and not self._gave_up_waiting):
+            self._held, self._last_ratio, self._off, self._recent = True, ratio, 1, [ratio]
+            self.points.append({"t": t, "ms": float(ms), "ratio": ratio, "action": "hold"})
+            return Verdict("hold", ratio, reason="one timing off band: the next decides")
         if ratio < 1.0 - self.policy.band:
             # Faster than the baseline: foreign load only slows a device, so the baseline was
             # taken while it was slowed. It moves to the faster level; nothing is scaled by it,

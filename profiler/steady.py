@@ -210,7 +210,8 @@ class SteadyRun:
         """One pass over `todo`; False when stopped."""
         queue = shuffled(todo, self.options.seed * 1000 + pass_no)
         batch: list[tuple[Item, float, Measurement, int]] = []
-        while queue or batch:
+        held: list[tuple[Item, float, Measurement, int]] = []  # a batch whose verdict the next timing gives
+        while queue or batch or held:
             if self.stop and self.stop.is_set():
                 return False
             if queue:
@@ -230,8 +231,11 @@ class SteadyRun:
                 batch = []
             elif len(batch) >= self.options.interval or not queue:
                 verdict = self._check()
-                self._settle_batch(batch, pass_no, verdict, queue)
-                batch = []
+                if verdict.action == "hold":
+                    held, batch = held + batch, []
+                    continue
+                self._settle_batch(held + batch, pass_no, verdict, queue)
+                held, batch = [], []
                 if verdict.action == "wait":
                     self._cool_down()
         return True
@@ -358,9 +362,17 @@ class SteadyRun:
         return out
 
 
-def measure_options(options: Steadiness, base_min_seconds: float) -> dict[str, float]:
-    """URI options that give each pass its share of the per-item timing budget (passes cost no more time)."""
-    if options.passes <= 1:
-        return {}
-    return {"min_seconds": base_min_seconds / options.passes}
+def measure_options(options: Steadiness, base_min_seconds: float, base_max_seconds: float,
+                    base_target_ci: float) -> dict[str, float]:
+    """URI options that give each of the `passes` its share of one item's timing budget.
 
+    The combined estimate of p passes has about 1/sqrt(p) the spread of one, so each pass
+    needs only sqrt(p) times the CI target and 1/p of the minimum time and of the cap:
+    p passes then cost about what one timing cost before (without the wider CI target,
+    a noisy block runs to the same CI in every pass, and p passes cost p times as much).
+    """
+    p = options.passes
+    if p <= 1:
+        return {}
+    return {"min_seconds": base_min_seconds / p, "max_seconds": base_max_seconds / p,
+            "target_ci": base_target_ci * p ** 0.5}

@@ -10,12 +10,13 @@ measured so far already committed, so the next run resumes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from hwnas.devices.base import Device, DeviceError, Measurement
 from hwnas.devices.registry import open_device
@@ -37,15 +38,17 @@ DEFAULT_MAX_SECONDS = 1.0
 
 
 def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS,
-                min_seconds: float | None = None) -> DeviceURI:
-    """Parse a URI, giving it the profiler's per-block time cap (and, with passes, each pass's
-    share of the minimum timing) unless it sets its own."""
+                pass_share: dict[str, float] | None = None) -> DeviceURI:
+    """Parse a URI, giving it the profiler's per-block time cap and, with passes, each pass's
+    share of the timing budget (`measure_options`), for every option the URI does not set itself."""
     parsed = parse_uri(uri) if isinstance(uri, str) else uri
     extra: dict[str, Any] = {}
     if parsed.option("max_seconds") is None:
         extra["max_seconds"] = max_seconds
-    if min_seconds is not None and parsed.option("min_seconds") is None and parsed.option("runs") is None:
-        extra["min_seconds"] = min_seconds
+    fixed_runs = parsed.option("runs") is not None  # N runs asked for are N runs done, in every pass
+    for key, value in (pass_share or {}).items():
+        if parsed.option(key) is None and not (fixed_runs and key != "target_ci"):
+            extra[key] = value
     if extra:
         parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options), **extra}.items())))
     return parsed
@@ -253,7 +256,7 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
     `hwnas.profiler.steady`; `Steadiness.off()` runs the plain one-pass loop.
     """
     steadiness = Steadiness() if steadiness is None else steadiness
-    parsed = profile_uri(uri, min_seconds=_pass_min_seconds(uri, steadiness))
+    parsed = profile_uri(uri, pass_share=_pass_share(steadiness))
     label = uri if isinstance(uri, str) else canonical_uri(uri)
     guard = guard or ThermalGuard()
     emit = on_progress or (lambda p: None)
@@ -305,11 +308,30 @@ def run_device(uri: str | DeviceURI, store: Store, items: list[Item], *, remeasu
     return plan.summary
 
 
-def _pass_min_seconds(uri: str | DeviceURI, steadiness: Steadiness) -> float | None:
-    """Each pass's share of the protocol's minimum timing, so that passes cost no more device time."""
+def _pass_share(steadiness: Steadiness) -> dict[str, float]:
+    """Each pass's share of the protocol's timing budget, so that passes cost no more device time."""
     from hwnas.devices.protocol import Policy
 
-    return measure_options(steadiness, Policy.min_seconds).get("min_seconds")
+    return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci)
+
+
+#: The reference block is timed for this share of an item's minimum time: only its median
+#: matters (against a ±12% band), and it is timed some 30 times a profile.
+REFERENCE_SHARE = 0.4
+
+
+@contextlib.contextmanager
+def _brief(device: Device, share: float) -> Iterator[None]:
+    """Time with `share` of the device policy's minimum time (devices without a policy: unchanged)."""
+    policy = getattr(device, "policy", None)
+    if share == 1.0 or policy is None:
+        yield
+        return
+    device.policy = dataclasses.replace(policy, min_seconds=policy.min_seconds * share)
+    try:
+        yield
+    finally:
+        device.policy = policy
 
 
 def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Callable[[Progress], None],
@@ -339,7 +361,7 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
         built = blocks_built.get(item.key)
         if built is None and item.spec is not None:
             built = blocks_built[item.key] = build_module(item)
-        with hardware_lock(plan.store, hardware):  # two processes never load one device at once
+        with hardware_lock(plan.store, hardware), _brief(device, REFERENCE_SHARE if is_ref else 1.0):
             m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
         state["last"] = m.thermal_after
         summary.loop_s += loop_seconds(m)

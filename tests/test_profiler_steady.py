@@ -110,13 +110,37 @@ def test_speed_halving_midway_is_detected_remeasured_and_the_table_is_true(tmp_p
         assert (accepted >= 2).all()
 
 
-def test_transient_slowdown_is_requeued_not_scaled(tmp_path, items):
-    """A burst of 8 slow measurements: what was timed in it is measured again, nothing is scaled."""
+def test_a_burst_within_one_batch_is_held_then_caught_by_the_passes(tmp_path, items):
+    """8 slow measurements, one reference timing off band: the batch is held, the next timing is back in
+    band, so nothing is re-queued; the items the burst hit disagree with their other pass and get a third."""
     STATE.update(slow_from=20, slow_until=28)
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, items)
+        assert summary.steady["requeued"] == 0 and summary.steady["scaled"] == 0
+        assert summary.steady["extra_pass_items"] > 0
+        assert "hold" in set(history.references(st, "speedfake")["action"])
+        assert max(_table_errors(st)) < 0.02
+
+
+def test_a_slowdown_over_several_batches_is_requeued_not_scaled(tmp_path, items):
+    """25 slow measurements (two reference timings off band): what was timed in it is measured again."""
+    STATE.update(slow_from=20, slow_until=45)
     with Store(tmp_path / "s.db") as st:
         summary = run_device("speedfake", st, items)
         assert summary.steady["requeued"] > 0 and summary.steady["scaled"] == 0
         assert max(_table_errors(st)) < 0.02
+
+
+def test_a_held_batch_is_requeued_when_the_next_timing_is_off_band_too():
+    curve = SpeedCurve(DriftPolicy(band=0.1, patience=3))
+    for t in range(3):
+        curve.add_baseline(t, 1.0)
+    assert curve.judge(3, 1.5).action == "hold"
+    assert curve.judge(4, 1.5).action == "requeue"  # for the held batch too
+    curve2 = SpeedCurve(DriftPolicy(band=0.1, patience=3, hold=False))
+    for t in range(3):
+        curve2.add_baseline(t, 1.0)
+    assert curve2.judge(3, 1.5).action == "requeue"
 
 
 def test_without_the_mechanisms_the_halving_lands_in_the_table(tmp_path, items):
@@ -158,11 +182,11 @@ def test_speed_curve_verdicts():
     for t in range(3):
         curve.add_baseline(t, 1.0)
     assert curve.judge(3, 1.02).action == "accept"
-    assert curve.judge(4, 1.5).action == "requeue"  # speed changed during the batch
-    v = curve.judge(5, 1.5)
+    assert curve.judge(4, 1.5).action == "hold"  # one timing off band: the next decides
+    v = curve.judge(6, 1.5)  # still off, at one level for `patience` timings: scaled (the held batch too)
     assert v.action == "accept" and v.persistent and v.scale == pytest.approx(1.5)
-    assert curve.judge(6, 1.0).action == "requeue"  # back, but the batch began slow
-    assert curve.judge(7, 1.0).action == "accept"
+    assert curve.judge(7, 1.0).action == "requeue"  # back, but the batch began slow
+    assert curve.judge(8, 1.0).action == "accept"
     assert "1.00x" in curve.line()
 
 
@@ -278,7 +302,8 @@ def test_a_jittering_reference_is_never_taken_for_a_new_speed():
     for t in range(3):
         curve.add_baseline(t, 1.0)
     verdicts = [curve.judge(3 + i, r) for i, r in enumerate([1.3, 1.35, 1.8, 1.25, 2.1, 1.4, 1.3])]
-    assert all(v.action == "requeue" and v.scale == 1.0 for v in verdicts)
+    assert verdicts[0].action == "hold"
+    assert all(v.action == "requeue" and v.scale == 1.0 for v in verdicts[1:])
     steady = [curve.judge(20 + i, 1.6) for i in range(3)]
     assert steady[-1].action == "accept" and steady[-1].scale == pytest.approx(1.6)  # then a real step
 
@@ -291,3 +316,21 @@ def test_a_baseline_taken_while_slowed_moves_down_instead_of_scaling():
     vs = [curve.judge(3 + i, 1.0) for i in range(4)]
     assert vs[0].action == "requeue" and "baseline moved" in vs[0].reason
     assert curve.baseline_ms == pytest.approx(1.0) and all(v.action == "accept" and v.scale == 1.0 for v in vs[1:])
+
+
+def test_each_pass_gets_its_share_of_the_timing_budget():
+    """p passes: 1/p of the minimum time and of the cap, sqrt(p) times the CI target (their
+    median has about the spread of one full timing), unless the URI sets its own."""
+    from hwnas.devices.protocol import Policy
+    from hwnas.profiler.steady import measure_options
+    from hwnas.profiler.worker import profile_uri
+
+    share = measure_options(Steadiness(passes=2), 0.1, 1.0, 0.01)
+    assert share == pytest.approx({"min_seconds": 0.05, "max_seconds": 0.5, "target_ci": 0.01 * 2 ** 0.5})
+    assert measure_options(Steadiness.off(), 0.1, 1.0, 0.01) == {}
+    policy = Policy.from_uri(profile_uri("cpu:onnxruntime?threads=1", pass_share=share))
+    assert policy.min_seconds == pytest.approx(0.05) and policy.target_rel_ci == pytest.approx(0.01414, rel=1e-3)
+    own = Policy.from_uri(profile_uri("cpu:onnxruntime?min_seconds=0.2&target_ci=0.02", pass_share=share))
+    assert own.min_seconds == pytest.approx(0.2) and own.target_rel_ci == pytest.approx(0.02)
+    fixed = Policy.from_uri(profile_uri("cpu:onnxruntime?runs=7", pass_share=share))
+    assert fixed.min_runs == fixed.max_runs == 7 and fixed.min_seconds == 0.0

@@ -19,7 +19,7 @@ from hwnas.report.figures import _STYLE, _t, plt, to_data_uri
 __all__ = ["drift_section", "drift_figure"]
 
 
-def drift_figure(refs: pd.DataFrame, labels: Mapping[str, str], band: float = 0.06) -> str:
+def drift_figure(refs: pd.DataFrame, labels: Mapping[str, str], band: float = 0.12) -> str:
     """Reference timing / baseline against minutes since the device's first reference timing."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(7.0, 3.2))
@@ -29,7 +29,7 @@ def drift_figure(refs: pd.DataFrame, labels: Mapping[str, str], band: float = 0.
                 continue
             t = (g["timestamp"].to_numpy(float) - float(g["timestamp"].min())) / 60.0
             ax.plot(t, g["ratio"].to_numpy(float), marker=".", lw=1, label=_t(labels.get(device, device)))
-            off = g["action"].isin(("requeue", "wait")).to_numpy()
+            off = g["action"].isin(("requeue", "wait", "hold")).to_numpy()
             if off.any():
                 ax.scatter(t[off], g["ratio"].to_numpy(float)[off], marker="x", color="tab:red", zorder=3)
         ax.axhspan(1 - band, 1 + band, color="tab:green", alpha=0.12, label=_t(f"±{band:.0%} band"))
@@ -69,7 +69,7 @@ def drift_section(refs: pd.DataFrame, passes: pd.DataFrame, order: Sequence[str]
             continue
         ratios = r["ratio"].dropna().to_numpy(float) if not r.empty else np.array([])
         judged = r[~r["action"].isin(("baseline",))] if not r.empty else r
-        off = int(judged["action"].isin(("requeue", "wait")).sum()) if not judged.empty else 0
+        off = int(judged["action"].isin(("requeue", "wait", "hold")).sum()) if not judged.empty else 0
         rows.append([labels.get(dev, dev), str(len(r)),
                      f"{ratios.min():.2f}–{ratios.max():.2f}" if ratios.size else "-",
                      str(off), str(int((p["verdict"] == "requeued").sum())) if not p.empty else "0",

@@ -26,7 +26,7 @@ _HELP = (
     "Timings that hold on a busy or throttling device (each on by default): every item is measured in --passes "
     "shuffled passes (blocks and networks mixed), combined by the median, with another pass for items whose "
     "passes disagree by more than 5%; a reference block is timed every few items (the device's speed curve): "
-    "what was measured while it left its ±6% band is re-queued, and a drift that persists is waited out "
+    "what was measured while it left its ±12% band is re-queued (one timing off band holds its batch until the next says whether it was a transient), and a drift that persists is waited out "
     "(phones, throttled devices) or scaled by the measured speed ratio (--drift). Off switches: "
     "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
     "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
