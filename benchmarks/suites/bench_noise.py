@@ -1,6 +1,6 @@
 """Profiles that hold under load: quiet vs loaded, with and without each steadiness mechanism (issue 17).
 
-    .venv/bin/python -m benchmarks.suites.bench_noise [--archs 100] [--samples 20] [--modes all,no-ref,no-passes,off]
+    .venv/bin/python -m benchmarks.suites.bench_noise [--archs 100] [--samples 40] [--modes off,all,no-ref,no-passes,no-selfcheck]
 
 For each mode, in one run:
 
@@ -8,13 +8,15 @@ For each mode, in one run:
    networks) on `cpu:onnxruntime?threads=1` with no other load of ours ("quiet");
 2. the same again while `Burst` runs: busy loops on every core, on for `--on` s and off
    for `--off` s, stopped with the profile and never longer than `--max-load-s` ("loaded");
-3. fit each store (LUT + regressors on the grid blocks, overhead on the networks);
-4. evaluate both models on the quiet run's networks and off-grid blocks (±10%), compare the
+3. fit each store (LUT + regressors on the grid blocks and the first half of the off-grid
+   samples, overhead on the networks);
+4. evaluate both models on the quiet run's networks and on the other half of its off-grid
+   blocks, never seen by the fit (±10%), compare the
    two block tables (share within 5%), and time both profiles (loaded / quiet, and the
    quiet time against the `off` mode's: what the mechanisms cost).
 
-Modes: `all` (passes + reference, the default), `no-ref` (passes only), `no-passes`
-(reference only), `off` (`Steadiness.off()`, the loop before issue 17).  The export
+Modes: `all` (passes + reference + self-check, the default), `no-ref`, `no-passes`,
+`no-selfcheck` (each one mechanism off), `off` (`Steadiness.off()`, the loop before issue 17).  The export
 cache is warmed once before the first profile, so every profile times the same work.
 `uptime` load is printed with every figure: this host is shared, "quiet" is not idle.
 """
@@ -40,8 +42,8 @@ from hwnas.profiler.worker import run_device
 from hwnas.search.space import BlockSpec, get_space
 
 URI = "cpu:onnxruntime?threads=1"
-MODES = {"all": Steadiness(), "no-ref": Steadiness(reference=False), "no-passes": Steadiness(passes=1),
-         "off": Steadiness.off()}
+MODES = {"all": Steadiness(), "no-ref": Steadiness(reference=False), "no-passes": Steadiness(passes=1, max_passes=1),
+         "no-selfcheck": Steadiness(selfcheck=False), "off": Steadiness.off()}
 
 
 def load() -> str:
@@ -91,16 +93,17 @@ def profile(db: Path, items, steadiness: Steadiness) -> tuple[float, str]:
         return time.perf_counter() - t0, s.identity
 
 
-def fit_and_eval(db: Path, identity: str, truth_db: Path, truth_id: str, grid: set[str], space: str):
-    """(networks ±10%, off-grid blocks ±10%) of the model fitted on `db`, against the quiet run in `truth_db`."""
+def fit_and_eval(db: Path, identity: str, truth_db: Path, truth_id: str, held: set[str], space: str):
+    """(networks ±10%, held-out off-grid blocks ±10%) of the model fitted on `db` (without the `held`
+    blocks), against the quiet run in `truth_db`."""
     with Store(db) as st:
         blocks, nets = st.blocks(identity), st.networks(identity)
     with Store(truth_db) as st:
         tblocks, tnets = st.blocks(truth_id), st.networks(truth_id)
-    model = fit_latency_model(blocks[blocks["block_key"].isin(grid)], nets, space, identity)
+    model = fit_latency_model(blocks[~blocks["block_key"].isin(held)], nets, space, identity)
     pred = model.predict_networks(get_space(space), list(tnets["arch"]))
     net10 = within(pred, tnets["median_ms"].to_numpy(float), 10)
-    off = tblocks[~tblocks["block_key"].isin(grid)]
+    off = tblocks[tblocks["block_key"].isin(held)]
     blk10 = (within(model.predict_blocks([BlockSpec.from_json(j) for j in off["block_json"]]),
                     off["median_ms"].to_numpy(float), 10) if len(off) else float("nan"))
     return net10, blk10
@@ -117,8 +120,8 @@ def agreement(db_a: Path, id_a: str, db_b: Path, id_b: str) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=100)
-    ap.add_argument("--samples", type=int, default=20)
-    ap.add_argument("--modes", default="all,no-ref,no-passes,off")
+    ap.add_argument("--samples", type=int, default=40, help="off-grid blocks: half train the regressors, half test them")
+    ap.add_argument("--modes", default="off,all,no-ref,no-passes,no-selfcheck")
     ap.add_argument("--on", type=float, default=3.0)
     ap.add_argument("--off", type=float, default=3.0)
     ap.add_argument("--max-load-s", type=float, default=900.0)
@@ -129,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     sp = get_space(space)
     grid_specs = list(sp.unique_blocks())
     grid = {s.key for s in grid_specs}
-    items = (block_items(grid_specs + sample_blocks(sp, args.samples, args.seed))
+    samples = [b for b in sample_blocks(sp, args.samples, args.seed) if b.key not in grid]
+    held = {b.key for b in samples[len(samples) // 2:]}
+    items = (block_items(grid_specs + samples)
              + arch_items(sp, random_archs(sp, args.archs, seed=args.seed)))
     tmp = Path(tempfile.mkdtemp(prefix="bench_noise-"))
     print(f"{space}: {len(grid)} grid blocks + {args.samples} off-grid + {args.archs} networks on {URI}; "
@@ -147,8 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         with Burst(args.on, args.off, args.max_load_s):
             l_s, l_id = profile(l_db, items, st)
         l_load = load()
-        q_net, q_blk = fit_and_eval(q_db, q_id, q_db, q_id, grid, space)
-        l_net, l_blk = fit_and_eval(l_db, l_id, q_db, q_id, grid, space)
+        q_net, q_blk = fit_and_eval(q_db, q_id, q_db, q_id, held, space)
+        l_net, l_blk = fit_and_eval(l_db, l_id, q_db, q_id, held, space)
         agree = agreement(q_db, q_id, l_db, l_id)
         if mode == "off":
             off_quiet = q_s
