@@ -81,9 +81,10 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
 
 
 def steadiness(passes: int = 2, reference: bool = True, drift: str = "auto", retries: int = 1,
-               selfcheck: bool = True) -> "Steadiness":
-    """The steady measurement loop's settings: shuffled `passes`, a `reference` block against drift
-    (`drift`: wait, scale or auto), and the `selfcheck` after the passes; all off is the plain loop."""
+               selfcheck: bool = True, interval: int = 10, agree: float = 0.05, band: float = 0.12) -> "Steadiness":
+    """The steady measurement loop's settings: shuffled `passes` (another pass where two disagree by
+    more than `agree`), a `reference` block timed every `interval` items against drift beyond
+    `band` (`drift`: wait, scale or auto), and the `selfcheck` after the passes; all off is the plain loop."""
     from hwnas.profiler.drift import DriftPolicy
     from hwnas.profiler.steady import Steadiness
 
@@ -91,16 +92,23 @@ def steadiness(passes: int = 2, reference: bool = True, drift: str = "auto", ret
         raise InputError(f"`passes` must be >= 1, got {passes}")
     if drift not in ("auto", "wait", "scale"):
         raise InputError(f"`drift` must be auto, wait or scale, got {drift!r}")
+    if interval < 1:
+        raise InputError(f"`interval` must be >= 1, got {interval}")
+    for name, value in (("agree", agree), ("band", band)):
+        if not 0 < value < 1:
+            raise InputError(f"`{name}` must be a fraction in (0, 1), got {value}")
     if passes == 1 and not reference and not selfcheck:
         return Steadiness.off()
     return Steadiness(passes=passes, max_passes=passes + max(retries, 1) + (1 if passes > 1 else 0),
-                      reference=reference, drift=DriftPolicy(action=drift), selfcheck=selfcheck)
+                      reference=reference, drift=DriftPolicy(band=band, action=drift), selfcheck=selfcheck,
+                      interval=interval, agree=agree)
 
 
 def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas.db", *, archs: str | None = None,
                     blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
                     priors: Sequence[PathLike] = (), remeasure: bool = False, retries: int = 1, ray: str | None = None,
                     passes: int = 2, reference: bool = True, drift: str = "auto", selfcheck: bool = True,
+                    interval: int = 10, agree: float = 0.05, band: float = 0.12,
                     items: Sequence["Item"] | None = None,
                     on_progress: Callable[[Any], None] | None = None) -> list["DeviceSummary"]:
     """Measure on every device into the store; one summary per device (a failed device says why).
@@ -121,7 +129,7 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
         raise InputError("the same `device` is given twice")
     for uri in devices:
         parse_uri(uri)  # a malformed URI fails before any work starts
-    steady = steadiness(passes, reference, drift, retries, selfcheck)
+    steady = steadiness(passes, reference, drift, retries, selfcheck, interval, agree, band)
     if items is None:
         items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
     items = list(items)

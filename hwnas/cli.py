@@ -50,7 +50,8 @@ def _flags() -> dict[str, str]:
 
 
 #: API parameters whose CLI flag has another name.
-_RENAMED = {"priors": "--prior", "fmt": "--format", "devices": "--device", "models": "--model"}
+_RENAMED = {"priors": "--prior", "fmt": "--format", "devices": "--device", "models": "--model",
+            "interval": "--reference-every"}
 
 
 def cli_message(message: str) -> str:

@@ -179,3 +179,25 @@ def test_cli_reports_dropped_device_in_one_line_and_resume_finishes(tmp_path, ca
     assert exit_.value.code == 0
     done = json.loads(capsys.readouterr().out)["devices"][0]
     assert done["skipped"] == 3 and done["measured"] == 3
+
+
+def test_cli_steadiness_knobs_reach_the_loop_and_bad_ones_exit_2(tmp_path, capsys):
+    """--reference-every, --band and --agree set the steady loop; out-of-range values stop before any work."""
+    from hwnas.cli import main
+
+    db = tmp_path / "knobs.db"
+    base = ["profile", "--space", "fbnet-cifar", "--device", "fake:rt", "--store", str(db), "--limit", "12", "--json"]
+    with pytest.raises(SystemExit) as exit_:
+        main(base + ["--reference-every", "3", "--band", "30", "--agree", "8", "--no-selfcheck"])
+    assert exit_.value.code == 0
+    steady = json.loads(capsys.readouterr().out)["devices"][0]["steady"]
+    # 3 baseline timings, then one reference timing per 3 items of each pass (12 items, 2 passes)
+    assert steady["reference_timings"] >= 3 + 2 * 12 // 3
+    for bad in (["--band", "0"], ["--agree", "150"], ["--reference-every", "0"]):
+        fresh = tmp_path / f"bad{bad[0]}.db"
+        args = [a if a != str(db) else str(fresh) for a in base] + bad
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and bad[0] in err and len(err.strip().splitlines()) == 1
+        assert not fresh.exists()

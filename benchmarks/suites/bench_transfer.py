@@ -45,7 +45,7 @@ from hwnas.search.space import get_space
 
 ZOO = Path(__file__).resolve().parents[1] / "data" / "transfer_zoo.csv"
 MEASURED = {"eager": "torch-eager?threads=1", "ort1": "cpu:onnxruntime?threads=1", "ts1": "cpu:torch?threads=1",
-            "eager5": "torch-eager?threads=1&runs=5"}
+            "eager5": "torch-eager?threads=1&runs=5", "ort2": "cpu:onnxruntime?threads=2"}
 PRIORS = ("eager", "ort1", "ts1")
 RETEST = {"eager": "torch-eager?threads=1&runs=5", "ort1": "cpu:onnxruntime?threads=1&runs=10",
           "ts1": "cpu:torch?threads=1&runs=10"}
@@ -60,6 +60,8 @@ def load_zoo(path: Path = ZOO) -> dict[str, pd.DataFrame]:
     zoo = {}
     for name, uri in MEASURED.items():
         d = raw[raw["device"] == uri].drop_duplicates("arch")
+        if d.empty:  # a zoo made without this device (ort2: `--two-threads`)
+            continue
         zoo[name] = pd.DataFrame({"arch": d["arch"].to_numpy(), "latency_ms": d["min_ms"].to_numpy(float),
                                   "median_ms": d["latency_ms"].to_numpy(float)})
     e = zoo["eager"]

@@ -25,8 +25,8 @@ _HELP = (
     "round and flagged if it still does not.\n\n"
     "Timings that hold on a busy or throttling device (each on by default): every item is measured in --passes "
     "shuffled passes (blocks and networks mixed), combined by the median, with another pass for items whose "
-    "passes disagree by more than 5%; a reference block is timed every few items (the device's speed curve): "
-    "what was measured while it left its ±12% band is re-queued (one timing off band holds its batch until the next says whether it was a transient), and a drift that persists is waited out "
+    "passes disagree by more than --agree (5%); a reference block is timed every --reference-every items (the "
+    "device's speed curve): what was measured while it left its --band (±12%) is re-queued (one timing off band holds its batch until the next says whether it was a transient), and a drift that persists is waited out "
     "(phones, throttled devices) or scaled by the measured speed ratio (--drift). Off switches: "
     "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
     "Example: hwnas profile --space fbnet-cifar --device 'cpu:onnxruntime?threads=1' --store hwnas.db"
@@ -102,20 +102,24 @@ def profile(
     passes: int = typer.Option(2, "--passes", help="Shuffled passes per item, combined by the median (1: one pass, no agreement check)."),
     reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a reference block every few items and re-queue what was measured while the device's speed drifted."),
     selfcheck: bool = typer.Option(True, "--selfcheck/--no-selfcheck", help="After the passes, measure again the blocks and networks that disagree with the rest of the table."),
+    reference_every: int = typer.Option(10, "--reference-every", help="Items between two timings of the reference block (fewer: drift caught sooner, more reference timings)."),
+    band: float = typer.Option(12.0, "--band", help="Percent the reference may move from its baseline before a batch counts as timed during a drift."),
+    agree: float = typer.Option(5.0, "--agree", help="Percent two passes of an item may differ before it gets another pass."),
     drift: str = typer.Option("auto", "--drift", help="On persistent drift: wait (cool down), scale (by the speed ratio), or auto (wait on a phone or a device that reports throttling, else scale; only slowdowns are scaled)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (progress goes to stderr)."),
 ) -> None:
     from hwnas import api
 
     options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=prior or [])
-    api.steadiness(passes, reference, drift, retries, selfcheck)  # bad values fail before any work
+    knobs = dict(interval=reference_every, agree=agree / 100.0, band=band / 100.0)
+    api.steadiness(passes, reference, drift, retries, selfcheck, **knobs)  # bad values fail before any work
     items = api.plan(space, **options)  # bad input fails here, before a device is opened
     out = Console(stderr=True) if as_json else console
     display = _Display(out)
     with display.progress:
         summaries = api.profile_devices(space, list(device), store, remeasure=remeasure, retries=retries, ray=ray,
                                         passes=passes, reference=reference, drift=drift, selfcheck=selfcheck,
-                                        items=items, on_progress=display)
+                                        **knobs, items=items, on_progress=display)
     result = {"space": space, "store": str(store), "items": len(items),
               "devices": [s.to_dict() for s in summaries]}
     if as_json:
