@@ -5,7 +5,7 @@
             believed, re-queued (the reference left its band) or scaled (the drift persisted)
     pass 2: the same, in another order
     more:   only the items whose passes disagree by more than `agree`, or never settled
-    store:  each item's passes combined by the median, flagged if they still disagree
+    store:  each item's passes combined (the fastest, `passes.combine`), flagged if they still disagree
 
 Every pass and every reference timing goes into the store's history tables
 (`hwnas.profiler.history`), so the estimate can be redone later.  The plain

@@ -24,8 +24,8 @@ _HELP = (
     "A device that reports throttling is paused until cool; a block that never settles is re-measured in a later "
     "round and flagged if it still does not.\n\n"
     "Timings that hold on a busy or throttling device (each on by default): every item is measured in --passes "
-    "shuffled passes (blocks and networks mixed), combined by the median, with another pass for items whose "
-    "passes disagree by more than --agree (5%); a reference block is timed every --reference-every items (the "
+    "shuffled passes (blocks and networks mixed), combined by the fastest (load only slows), with another pass for items whose "
+    "two fastest passes disagree by more than --agree (5%); a reference block is timed every --reference-every items (the "
     "device's speed curve): what was measured while it left its --band (±12%) is re-queued (one timing off band holds its batch until the next says whether it was a transient), and a drift that persists is waited out "
     "(phones, throttled devices) or scaled by the measured speed ratio (--drift). Off switches: "
     "--passes 1, --no-reference, --no-selfcheck (all three: the plain loop). Every pass and reference timing is kept in the store.\n\n"
@@ -99,7 +99,7 @@ def profile(
     remeasure: bool = typer.Option(False, "--remeasure", help="Measure again what the store already holds."),
     retries: int = typer.Option(1, "--retries", help="Later rounds for a block whose spread stays above the bound; flagged if it never settles."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run one Ray actor per device: 'auto' (join or start a cluster) or a cluster ADDRESS."),
-    passes: int = typer.Option(2, "--passes", help="Shuffled passes per item, combined by the median (1: one pass, no agreement check)."),
+    passes: int = typer.Option(2, "--passes", help="Shuffled passes per item; the fastest is stored, once another confirms it (1: one pass, no agreement check)."),
     reference: bool = typer.Option(True, "--reference/--no-reference", help="Time a reference block every few items and re-queue what was measured while the device's speed drifted."),
     selfcheck: bool = typer.Option(True, "--selfcheck/--no-selfcheck", help="After the passes, measure again the blocks and networks that disagree with the rest of the table."),
     reference_every: int = typer.Option(10, "--reference-every", help="Items between two timings of the reference block (fewer: drift caught sooner, more reference timings)."),
