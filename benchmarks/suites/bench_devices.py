@@ -8,7 +8,9 @@ Prints three markdown tables, every figure measured side by side in this one run
    cold and cached, against `torch.onnx.export`'s default (dynamo) path on the
    same blocks; TFLite (litert-torch) cold and cached. Medians over blocks.
 2. Repeatability: the same blocks measured twice on `cpu:onnxruntime?threads=1`
-   (all blocks once, then all again), median and p90 of |Δ|/latency.
+   (all blocks once, then all again), median and p90 of |Δ|/latency; with
+   `--repeatability-only`, also two whole steady profiles of the same blocks (the
+   profiler's default protocol: passes, reference, self-check) into fresh stores.
 3. Agreement of ONNX Runtime, PyTorch (TorchScript) and LiteRT on those blocks,
    one thread each: a table of medians and ratios to ONNX Runtime.
 
@@ -127,6 +129,27 @@ def repeatability(blocks: list[BlockSpec], modules: dict[str, torch.nn.Module]) 
             "first": first}
 
 
+def steady_repeatability(blocks: list[BlockSpec]) -> dict[str, Any]:
+    """Two steady profiles (`hwnas profile`'s default protocol) of the same blocks, fresh stores: |Δ| of their tables."""
+    from hwnas.profiler.enumerate import block_items
+    from hwnas.profiler.store import Store
+    from hwnas.profiler.worker import run_device
+
+    uri = "cpu:onnxruntime?threads=1"
+    tables, unflagged = [], 0
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(2):
+            with Store(Path(d) / f"p{i}.db") as st:
+                s = run_device(uri, st, block_items(blocks))
+                tables.append(st.blocks(s.identity).set_index("block_key")["median_ms"])
+                unflagged += len(blocks) - len(s.flagged)
+    both = tables[0].index.intersection(tables[1].index)
+    rel = sorted(abs(tables[0][k] - tables[1][k]) / tables[0][k] for k in both)
+    return {"uri": uri + " (steady profile)", "median_rel_delta": statistics.median(rel),
+            "p90_rel_delta": rel[int(0.9 * (len(rel) - 1))], "max_rel_delta": rel[-1], "n_blocks": len(rel),
+            "settled": unflagged, "measurements": 2 * len(rel)}
+
+
 def agreement(blocks: list[BlockSpec], modules: dict[str, torch.nn.Module], ort: dict[str, Any]) -> dict[str, Any]:
     res = {"onnxruntime": {k: m.median_ms for k, m in ort.items()}}
     for rt in ("torch", "litert"):
@@ -159,9 +182,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.repeatability_only:
         with tempfile.TemporaryDirectory() as d, cache_at(Path(d)):
             rep = repeatability(blocks, modules)
+            steady = steady_repeatability(blocks)
         rep.pop("first")
         _print_repeatability(rep)
-        return {"repeatability": rep}
+        _print_repeatability(steady)
+        return {"repeatability": rep, "steady_repeatability": steady}
     ex = export_costs(blocks, args.dynamo_blocks, args.tflite_blocks)
     with tempfile.TemporaryDirectory() as d, cache_at(Path(d)):  # measurement exports into a fresh cache
         rep = repeatability(blocks, modules)
