@@ -33,6 +33,9 @@ def zoo():
     return _device(raw, "cpu:onnxruntime?threads=1"), _device(raw, "torch-eager?threads=1")
 
 
+@pytest.mark.xfail(strict=True, reason="issue 16, open: on the zoo re-measured on a quiet VM (2026-12-01) the "
+                   "ORT prior ranks eager at rho 0.786 against 0.792 without a prior at n=10 (scaled prior 0.732); "
+                   "the first zoo, timed at load 10, passed. Strict: this fails loudly once the transfer meets it.")
 def test_eager_target_from_onnxruntime_prior_at_n10_ranks_at_least_as_well_as_no_prior_and_scaled_prior(zoo):
     ort, eager = zoo
     prior = NetworkTransfer(SPACE).fit(list(ort["arch"]), ort["min_ms"].to_numpy()).model_
