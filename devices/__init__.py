@@ -14,9 +14,9 @@ from hwnas.devices.registry import open_device, register_device, registered_sche
 from hwnas.devices.uri import DeviceURI, canonical_uri, parse_uri
 
 # The adapters: importing them registers `cpu:*`, `cuda:*` and `adb`.
-import hwnas.devices.adb.client  # noqa: E402,F401  (isort: skip)
-import hwnas.devices.cuda  # noqa: E402,F401
-import hwnas.devices.local  # noqa: E402,F401
+from hwnas.devices.adb import client as _adb_client  # noqa: E402,F401  (isort: skip)
+from hwnas.devices import cuda as _cuda  # noqa: E402,F401
+from hwnas.devices import local as _local  # noqa: E402,F401
 
 open = open_device  # noqa: A001  (devices.open(uri), as the design card writes it)
 

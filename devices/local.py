@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
-import hwnas.devices.hostinfo as hostinfo
+from hwnas.devices import hostinfo
 from hwnas.devices.base import Artifact, Device, DeviceError, Measurement
 from hwnas.devices.registry import register_device
 from hwnas.devices.uri import DeviceURI

@@ -105,7 +105,7 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
                              f"profile them with `hwnas profile --device URI`")
         blocks = pd.concat([store.blocks(i) for i in ids], ignore_index=True)
         networks = store.networks()
-        import hwnas.profiler.history as history  # the drift section: speed curves and repeated passes
+        from hwnas.profiler import history  # the drift section: speed curves and repeated passes
 
         references, passes = history.references(store), history.passes(store)
         summaries = [read_run(p) for p in find_runs(runs)]

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from hwnas.devices.base import Device, DeviceError, Measurement
 from hwnas.profiler.store import stats_of
-import hwnas.profiler.history as history
+from hwnas.profiler import history
 from hwnas.profiler.drift import DriftPolicy, SpeedCurve, Verdict
 from hwnas.profiler.enumerate import Item
 from hwnas.profiler.passes import PassValue, combine, disagree, reference_item, shuffled

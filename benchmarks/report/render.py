@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-import hwnas.report.figures as figs
+from hwnas.report import figures as figs
 from hwnas.report.drift import drift_section
 from hwnas.report.data import (
     ReportData, RunSummary, device_labels, device_rows, latency_grid, noise_table, prediction_metrics,
