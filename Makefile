@@ -34,7 +34,7 @@ system-deps:
 	  fi; \
 	fi
 
-demo: install
+demo: install system-deps
 	$(VENV)/bin/hwnas demo
 
 test: install system-deps

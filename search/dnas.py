@@ -39,13 +39,15 @@ from __future__ import annotations
 import json
 import math
 import random
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from hwnas.search.data import Data, normalize
 from hwnas.search.distributed import Dist
@@ -80,6 +82,9 @@ class SearchConfig:
     seed: int = 0
     candidates: int = 8
     eval_images: int = 256
+    #: batches of 128 weight-split images that re-estimate BatchNorm statistics for the one
+    #: architecture under evaluation (0: use the supernet's running statistics as they are).
+    bn_recal_batches: int = 4
     #: supernet forward: "sampled" (one candidate per layer and step) or "all" (FBNet's mixture).
     paths: str = "all"
     #: every width × this during the search (a CPU proxy); latency stays the full-size network's.
@@ -106,6 +111,8 @@ class SearchConfig:
             raise InputError("`alpha` and `beta` must be positive")
         if self.target_ms is not None and self.target_ms <= 0:
             raise InputError("`target_ms` must be positive")
+        if self.bn_recal_batches < 0 or self.eval_images < 0:
+            raise InputError("`bn_recal_batches` and `eval_images` must not be negative")
         if self.paths not in ("all", "sampled"):
             raise InputError(f"`paths` must be all or sampled, got {self.paths!r}")
         if not (self.width_mult > 0 and math.isfinite(self.width_mult)):
@@ -216,20 +223,36 @@ class _Loop:
 
     @torch.no_grad()
     def evaluate(self, arch: Any = None, limit: int | None = None) -> float:
-        """Accuracy of one architecture (argmax when None) on the test split, shared weights."""
+        """Accuracy of one architecture (argmax when None) on the test split, shared weights.
+
+        The supernet's running BatchNorm statistics are those of the mixture (or of many
+        sampled paths), not of one path: evaluated with them, every candidate sits near
+        chance and their ranking means nothing.  So, as single-path NAS does (Guo et al.
+        2020, SPOS), the statistics are re-estimated for `arch` on a few weight-split
+        batches first, and restored afterwards so that checkpoints and `resume` are untouched.
+        """
         net = self.net
         net.eval()
         net.fix(arch)
-        x_all, y_all = self.data.test_x, self.data.test_y
-        if limit:
-            x_all, y_all = x_all[:limit], y_all[:limit]
-        correct = 0
-        for i in range(0, len(y_all), 128):
-            x = normalize(x_all[i:i + 128]).to(self.dist.device)
-            correct += int((net(x).argmax(1).cpu() == y_all[i:i + 128]).sum())
-        net.fix(None)
-        net.train()
+        try:
+            with _recalibrated_bn(net, self._recal_batches()):
+                x_all, y_all = self.data.test_x, self.data.test_y
+                if limit:
+                    x_all, y_all = x_all[:limit], y_all[:limit]
+                correct = 0
+                for i in range(0, len(y_all), 128):
+                    x = normalize(x_all[i:i + 128]).to(self.dist.device)
+                    correct += int((net(x).argmax(1).cpu() == y_all[i:i + 128]).sum())
+        finally:
+            net.fix(None)
+            net.train()
         return correct / max(1, len(y_all))
+
+    def _recal_batches(self) -> list[torch.Tensor]:
+        """Fixed images for BN re-estimation: the weight split's first images (already shuffled by seed)."""
+        n = min(len(self.w_idx), 128 * self.cfg.bn_recal_batches)
+        idx = self.w_idx[:n]
+        return [normalize(self.data.train_x[idx[i:i + 128]]).to(self.dist.device) for i in range(0, n, 128)]
 
     def epoch(self, epoch: int) -> dict[str, Any]:
         cfg, net = self.cfg, self.net
@@ -282,6 +305,33 @@ class _Loop:
         self.net.tau = float(ckpt["tau"])
         _set_rng_state(ckpt["rng"])
         return int(ckpt["epoch"]), json.loads(ckpt["history"])
+
+
+@contextmanager
+def _recalibrated_bn(net: torch.nn.Module, batches: list[torch.Tensor]) -> Iterator[None]:
+    """Within the block, BatchNorm layers hold statistics re-estimated on `batches` for the
+    path an eval-mode forward runs; on exit every buffer and momentum is as it was."""
+    bns = [m for m in net.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not batches or not bns:
+        yield
+        return
+    saved = [({k: v.clone() for k, v in m.named_buffers(recurse=False)}, m.momentum) for m in bns]
+    try:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the recalibration batches
+            m.train()
+        for x in batches:
+            net(x)  # the supernet stays in eval mode, so it runs the fixed path
+        for m in bns:
+            m.eval()
+        yield
+    finally:
+        for m, (buffers, momentum) in zip(bns, saved):
+            for k, v in buffers.items():
+                getattr(m, k).copy_(v)
+            m.momentum = momentum
+            m.train(net.training)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

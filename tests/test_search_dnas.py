@@ -198,3 +198,46 @@ def test_ranking_puts_candidates_that_meet_the_target_first():
     assert ranked[1]["count"] == 2
     cfg.target_ms = None
     assert [r["arch"] for r in rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])] == ["d", "a", "c", "b"]
+
+
+def _trained_loop(bn_recal_batches: int):
+    from hwnas.search.data import load_data
+    from hwnas.search.distributed import Dist
+    from hwnas.search.dnas import _Loop, seed_everything
+
+    torch.set_num_threads(1)
+    cfg = SearchConfig(epochs=2, warmup_epochs=1, batch_size=32, micro_batch=16, eval_images=128,
+                       bn_recal_batches=bn_recal_batches)
+    cost = mac_cost(TINY)
+    seed_everything(0)
+    net = build_supernet(TINY, cost)
+    loop = _Loop(net, load_data("digits", 8).limited(400), cfg, Dist(), None)
+    loop.epoch(0)  # warm-up: weights only
+    return loop, net
+
+
+def test_evaluation_recalibrates_batchnorm_for_the_one_path_and_restores_it():
+    """The mixture's running statistics must neither decide a candidate's score nor be changed by it."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    loop, net = _trained_loop(bn_recal_batches=2)
+    arch = ("k3_e6", "skip", "k5_e1")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    acc = loop.evaluate(arch, limit=128)
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(m.momentum == 0.1 for m in net.modules() if isinstance(m, _BatchNorm))
+    # Scramble the stored statistics: the recalibrated score does not move ...
+    g = torch.Generator().manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 5)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 50 + 0.01)
+    assert loop.evaluate(arch, limit=128) == acc
+    # ... while without recalibration it is at the mercy of whatever the buffers hold.
+    loop.cfg.bn_recal_batches = 0
+    assert loop.evaluate(arch, limit=128) != acc
+
+
+def test_negative_recalibration_batches_are_refused():
+    with pytest.raises(InputError, match="bn_recal_batches"):
+        SearchConfig(bn_recal_batches=-1).check()

@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--part", choices=("digits", "cost", "fashion"), default="digits")
     ap.add_argument("--work", type=Path, default=Path("bench-search-out"), help="Folder for every step's result.")
     ap.add_argument("--data", default="fashion-mnist", help="Data of --part fashion (fashion-mnist or fashion-mnist:DIR).")
-    ap.add_argument("--paths", choices=("sampled", "all"), default="sampled", help="Supernet forward (fashion).")
+    ap.add_argument("--paths", choices=("sampled", "all"), default="all",
+                    help="Supernet forward (fashion); all, as `hwnas search`'s default.")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="Searches and trainings run side by side (fashion); measurements always run alone.")
     ap.add_argument("--width-mult", type=float, default=0.5, help="Width proxy for search and training (fashion).")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for search and training (fashion).")
     ap.add_argument("--seeds", type=int, default=3, help="Seeds per architecture trained from scratch (fashion).")

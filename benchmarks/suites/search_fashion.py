@@ -13,7 +13,9 @@ Part of bench_search_quality (`--part fashion`).  On `cpu:onnxruntime?threads=1`
    test accuracy on `--test-limit` test images, and the searched one's rank.
 5. A figure of accuracy against measured latency (random cloud, searched points).
 
-Each step's result is cached under WORK, so a stopped run resumes.
+Each step's result is cached under WORK, so a stopped run resumes.  `--jobs N` runs the two
+searches side by side and trains N networks at a time (one process each, `--threads` threads);
+the latency measurements between them always run alone.
 """
 
 from __future__ import annotations
@@ -89,6 +91,56 @@ def train_seeds(arch: str, data: Any, args: argparse.Namespace) -> list[float]:
     return accs
 
 
+_WORKER_DATA: Any = None
+
+
+def _train_in_worker(arch: str, args: argparse.Namespace) -> tuple[str, list[float]]:
+    """One architecture's seeds in a pool process, which loads the data once."""
+    global _WORKER_DATA
+    if _WORKER_DATA is None:
+        _WORKER_DATA = _data(args)
+    return arch, train_seeds(arch, _WORKER_DATA, args)
+
+
+def train_all(todo: dict[str, list[str]], acc_paths: dict[str, Path], args: argparse.Namespace) -> None:
+    """Train every (target, architecture) not yet cached, `args.jobs` architectures at a time.
+
+    Each result is written to its target's accuracy file as soon as it is back, so a stopped
+    run loses at most the trainings in flight.  Parallel processes of `args.threads` threads
+    each: on a machine with `jobs × threads` idle cores the figures are those of one process.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    b = _bench()
+    accs = {name: (json.loads(p.read_text()) if p.is_file() else {}) for name, p in acc_paths.items()}
+    wanted: dict[str, list[str]] = {}  # arch -> targets that need it (an arch may match both)
+    for name, archs in todo.items():
+        for arch in archs:
+            if arch not in accs[name]:
+                cached = next((a[arch] for a in accs.values() if arch in a), None)
+                if cached is not None:
+                    accs[name][arch] = cached
+                else:
+                    wanted.setdefault(arch, []).append(name)
+    for name in todo:
+        write_atomic(json.dumps(accs[name], indent=2), acc_paths[name])
+    total, done = len(wanted), 0
+    if not total:
+        return
+    b._log(f"training {total} architectures x {args.seeds} seeds, {args.jobs} at a time")
+    ctx = multiprocessing.get_context("spawn")  # no fork after torch and onnxruntime started threads
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_train_in_worker, arch, args) for arch in wanted]
+        for fut in as_completed(futures):
+            arch, result = fut.result()
+            done += 1
+            for name in wanted[arch]:
+                accs[name][arch] = result
+                write_atomic(json.dumps(accs[name], indent=2), acc_paths[name])
+            b._log(f"trained {done}/{total}: {arch} -> {', '.join(f'{a:.3f}' for a in result)}")
+
+
 def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str, Any]]) -> dict[str, Any]:
     mean = {a: statistics.fmean(v) for a, v in accs.items()}
     std = {a: statistics.pstdev(v) if len(v) > 1 else 0.0 for a, v in accs.items()}
@@ -138,30 +190,38 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     store = args.store or work / "hwnas.db"
     model = b.ensure_models(work, store, [device], args.max_seconds, args.networks)[device]
     targets = b._cached(work / "fashion_targets.json", lambda: percentile_targets(model))
-    data = None
     out: dict[str, Any] = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                            "device": device, "targets": {}}
-    for name, target in targets.items():
-        found = search_fashion(work, f"fashion-{args.paths}-{name}", model, target, args)
+    # 1. The searches, one per target, `args.jobs` at a time (they only need CPU, not quiet).
+    from concurrent.futures import ThreadPoolExecutor
 
-        def measure() -> dict[str, Any]:
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        found = dict(zip(targets, pool.map(
+            lambda item: search_fashion(work, f"fashion-{args.paths}-{item[0]}", model, item[1], args),
+            targets.items())))
+    # 2. Latency measurements, one at a time on a machine left quiet for them.
+    measured: dict[str, float] = {}
+    randoms: dict[str, list[dict[str, Any]]] = {}
+    for name in targets:
+        def measure(name: str = name) -> dict[str, Any]:
             b._log(f"measuring the architecture searched at {name}")
-            return {"measured_ms": b.measure_archs(device, [tuple(found["arch"].split("-"))], repeats=5)[0]}
+            arch = tuple(found[name]["arch"].split("-"))
+            return {"measured_ms": b.measure_archs(device, [arch], repeats=5)[0]}
 
-        measured = b._cached(work / f"fashion-{args.paths}-{name}-measured.json", measure)["measured_ms"]
-        randoms = b._cached(work / f"fashion-random-{name}.json",
-                            lambda: b.matched_random(device, model, measured, args.random,
-                                                     max_measured=args.max_measured))
-        acc_path = work / f"fashion-accuracy-{name}.json"
-        accs: dict[str, list[float]] = json.loads(acc_path.read_text()) if acc_path.is_file() else {}
-        for arch in [found["arch"], *(r["arch"] for r in randoms)]:
-            if arch not in accs:
-                data = data if data is not None else _data(args)
-                b._log(f"{name}: training {len(accs) + 1}/{len(randoms) + 1} with {args.seeds} seeds")
-                accs[arch] = train_seeds(arch, data, args)
-                write_atomic(json.dumps(accs, indent=2), acc_path)
-        out["targets"][name] = {"target_ms": target, "arch": found["arch"], "predicted_ms": found["predicted_ms"],
-                                "measured_ms": measured, "summary": _summary(accs, found["arch"], randoms)}
+        measured[name] = b._cached(work / f"fashion-{args.paths}-{name}-measured.json", measure)["measured_ms"]
+        randoms[name] = b._cached(work / f"fashion-random-{name}.json",
+                                  lambda name=name: b.matched_random(device, model, measured[name], args.random,
+                                                                     max_measured=args.max_measured))
+    # 3. Every network trained from scratch with the same recipe, in parallel.
+    acc_paths = {name: work / f"fashion-accuracy-{name}.json" for name in targets}
+    train_all({name: [found[name]["arch"], *(r["arch"] for r in randoms[name])] for name in targets},
+              acc_paths, args)
+    for name, target in targets.items():
+        accs = json.loads(acc_paths[name].read_text())
+        out["targets"][name] = {"target_ms": target, "arch": found[name]["arch"],
+                                "predicted_ms": found[name]["predicted_ms"], "measured_ms": measured[name],
+                                "search_val_acc": found[name].get("val_acc"),
+                                "summary": _summary(accs, found[name]["arch"], randoms[name])}
     write_atomic(json.dumps(out, indent=2), work / "fashion_result.json")
     figure(out, work / "fashion_accuracy_vs_latency.png", device)
     return out
