@@ -103,7 +103,8 @@ def per_layer(archs: dict[str, str], models: dict[str, str]) -> list[dict[str, A
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("digits", "cost", "fashion"), default="digits")
+    ap.add_argument("--part", choices=("digits", "cost", "threads", "fashion"), default="digits",
+                    help="threads: only the idle-vs-loaded thread timing of --part cost (run it on an idle machine).")
     ap.add_argument("--work", type=Path, default=Path("bench-search-out"), help="Folder for every step's result.")
     ap.add_argument("--data", default="fashion-mnist", help="Data of --part fashion (fashion-mnist or fashion-mnist:DIR).")
     ap.add_argument("--paths", choices=("sampled", "all"), default="all",
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.part == "cost":
         return cost_part(args)
+    if args.part == "threads":
+        return threads_part(args)
     if args.part == "fashion":
         from benchmarks.suites.search_fashion import print_table, run
 
@@ -231,6 +234,18 @@ def cost_part(args: argparse.Namespace) -> dict[str, Any]:
     t = result["threads"]
     print(f"threads ({t['cores']} cores): s/step as is {t['as_is']}, loaded {t['loaded']}, slowdown {t['slowdown']}")
     return result
+
+
+def threads_part(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds per sampled-path step at 1 and all threads, idle and under one busy loop per core."""
+    from benchmarks.suites.search_cost import thread_slowdown
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    t = thread_slowdown(SPACE, width_mult=args.width_mult, steps=max(4, args.trials))
+    write_atomic(json.dumps(t, indent=2), args.work / "threads.json")
+    print(f"threads ({t['cores']} cores, load before {t['loadavg_before'][0]:.2f}): s/step as is {t['as_is']}, "
+          f"loaded {t['loaded']}, slowdown {t['slowdown']}")
+    return t
 
 
 def _print(r: dict[str, Any], a: str, b: str) -> None:
