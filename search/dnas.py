@@ -339,7 +339,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged or foreign file
-        raise InputError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        first = (str(exc).splitlines() or [""])[0] or type(exc).__name__  # EOFError() says nothing itself
+        raise InputError(f"cannot read checkpoint {path}: {first}") from None
 
 
 def _check_resume_config(ckpt: dict[str, Any], cfg: SearchConfig) -> None:
@@ -384,7 +385,7 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path | Run, *,
     for epoch in range(start, end):
         history.append(loop.epoch(epoch))
         if dist.main:
-            torch.save(loop.state(epoch + 1, history), ckpt_path)
+            run.save_checkpoint(loop.state(epoch + 1, history))
             run.write_history(asdict(cfg), history, meta or {})
         dist.barrier()
     arch = net.derive()

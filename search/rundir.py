@@ -45,6 +45,20 @@ def _write_json(path: Path, data: Any) -> None:
         raise
 
 
+def _save_torch(path: Path, obj: Any) -> Path:
+    """torch.save to a temporary file in the same folder, then rename over `path`."""
+    import torch  # only writers of weights and checkpoints need torch
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def _read_json(path: Path) -> Any:
     """A run file's JSON (deep nesting and non-finite numbers refused in one line by `jsonsafe`)."""
     try:
@@ -135,12 +149,11 @@ class Run:
 
     def save_weights(self, state_dict: dict[str, Any]) -> Path:
         """Trained weights as a plain state dict (read back with `weights_only=True`)."""
-        import torch  # only writers of weights need torch
+        return _save_torch(self.weights_path, state_dict)
 
-        tmp = self.weights_path.with_name(f".{self.WEIGHTS}.tmp")
-        torch.save(state_dict, tmp)
-        os.replace(tmp, self.weights_path)
-        return self.weights_path
+    def save_checkpoint(self, state: dict[str, Any]) -> Path:
+        """The search's checkpoint, atomically: a crash mid-write leaves the previous one to resume from."""
+        return _save_torch(self.checkpoint_path, state)
 
     @classmethod
     def load_architecture(cls, path: str | Path, space_name: str | None = None) -> tuple[SearchSpace, Any]:

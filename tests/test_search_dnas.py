@@ -241,3 +241,27 @@ def test_evaluation_recalibrates_batchnorm_for_the_one_path_and_restores_it():
 def test_negative_recalibration_batches_are_refused():
     with pytest.raises(InputError, match="bn_recal_batches"):
         SearchConfig(bn_recal_batches=-1).check()
+
+
+def test_a_crash_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    tiny_search(tmp_path / "run", epochs=3, stop_after=1)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    before = ckpt.read_bytes()
+
+    def dies_half_way(obj, f, *a, **k):
+        Path(f).write_bytes(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_search(tmp_path / "run", epochs=3, stop_after=2, resume=True)
+    assert ckpt.read_bytes() == before and load_checkpoint(ckpt)["epoch"] == 1
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04", b"\x80\x02garbage"])
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path, content):
+    tiny_search(tmp_path / "run", epochs=3, stop_after=1)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(InputError, match=r"cannot read checkpoint .*checkpoint\.pt: \S"):
+        tiny_search(tmp_path / "run", epochs=3, resume=True)
