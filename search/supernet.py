@@ -80,6 +80,10 @@ class Supernet(nn.Module, abc.ABC):
     def min_latency_ms(self) -> float:
         """Predicted latency of the fastest architecture the space allows."""
 
+    def log_prob(self, arch: Any) -> float | None:
+        """log Pθ(arch) under softmax(θ); None where a supernet cannot say."""
+        return None
+
     @abc.abstractmethod
     def fix(self, arch: Any | None) -> None:
         """Run `arch` alone in eval-mode forwards (None: the argmax architecture)."""

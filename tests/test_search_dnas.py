@@ -171,13 +171,15 @@ def test_a_target_ships_the_best_ranked_sampled_architecture(tmp_path):
     assert result["argmax"] == net.arch_to_json(net.derive())
 
 
-def test_ranking_puts_candidates_that_meet_the_target_first():
+@pytest.mark.parametrize("paths", ["sampled", "all"])
+def test_ranking_puts_candidates_that_meet_the_target_first(paths):
     from types import SimpleNamespace
 
     from hwnas.search.sample import rank_candidates
 
     ms = {"a": 1.30, "b": 1.02, "c": 0.97, "d": 0.60}  # target 1.0: b and c meet it (±5%)
     acc = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.95}
+    logp = {"a": -1.0, "b": -2.0, "c": -3.0, "d": -4.0}
 
     class Stub:
         def derive(self):
@@ -192,12 +194,30 @@ def test_ranking_puts_candidates_that_meet_the_target_first():
         def predicted_ms(self, arch):
             return ms[arch]
 
-    cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0)
+        def log_prob(self, arch):
+            return logp[arch]
+
+    cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0, paths=paths)
     ranked = rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])
-    assert [r["arch"] for r in ranked] == ["c", "b", "a", "d"]  # meets target by accuracy, then the closest
-    assert ranked[1]["count"] == 2
+    # single paths: those meeting the target by their short evaluation, then the closest;
+    # a mixture-trained supernet: by θ's own probability, since one path of it scores near chance
+    assert [r["arch"] for r in ranked] == (["c", "b", "a", "d"] if paths == "sampled" else ["b", "c", "a", "d"])
+    assert ranked[1]["count"] == 2 or ranked[0]["count"] == 2
+    assert {r["ranked_by"] for r in ranked} == {"short_eval_acc" if paths == "sampled" else "log_prob"}
     cfg.target_ms = None
-    assert [r["arch"] for r in rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])] == ["d", "a", "c", "b"]
+    got = [r["arch"] for r in rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])]
+    assert got == (["d", "a", "c", "b"] if paths == "sampled" else ["a", "b", "c", "d"])
+
+
+def test_log_prob_is_the_sum_of_per_layer_log_softmax():
+    net = build_supernet(TINY, mac_cost(TINY))
+    with torch.no_grad():
+        net.theta.copy_(torch.randn(net.theta.shape, generator=torch.Generator().manual_seed(0)))
+    arch = ("k3_e6", "skip", "k5_e1")
+    p = torch.softmax(net.theta.double(), -1)
+    want = sum(math.log(p[i, TINY.candidates.index(op)]) for i, op in enumerate(arch))
+    assert net.log_prob(arch) == pytest.approx(want)
+    assert net.log_prob(net.derive()) >= max(net.log_prob(a) for a in net.sample(20, torch.Generator()))
 
 
 def _trained_loop(bn_recal_batches: int):

@@ -122,6 +122,10 @@ class FBNetSupernet(Supernet):
         draws = torch.multinomial(probs, n, replacement=True, generator=generator)  # (layers, n)
         return [self._ops(draws[:, j].tolist()) for j in range(n)]
 
+    def log_prob(self, arch: Sequence[str]) -> float:
+        logp = F.log_softmax(self.theta.detach().double(), dim=-1)
+        return float(sum(logp[i, j] for i, j in enumerate(self._indices(arch))))
+
     def distribution(self) -> list[list[float]]:
         probs = F.softmax(self.theta.detach().double(), dim=-1).cpu().numpy()
         return np.round(probs, 5).tolist()
