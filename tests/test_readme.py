@@ -70,6 +70,7 @@ def test_readme_commands_that_need_no_device_run(line, cli):
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(1600)  # the whole loop (profile ... report); its own subprocess limit of 1500 s governs
 def test_the_python_example_runs_as_written(tmp_path):
     (example,) = [b for b in code_blocks("python") if "hwnas.profile(" in b]
     p = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=1500,
