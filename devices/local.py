@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
-from hwnas.devices import hostinfo
+from hwnas.devices.hostinfo import host_info, thermal
 from hwnas.devices.base import Artifact, Device, DeviceError, Measurement
 from hwnas.devices.registry import register_device
 from hwnas.devices.uri import DeviceURI
@@ -153,14 +153,14 @@ class LocalDevice(Device):
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            host = hostinfo.host_info()
+            host = host_info()
             self._info = {"uri": str(self.uri), **host, "runtime": self.runtime,
                           "runtime_version": self.runtime_version(), "threads": self.uri.threads,
                           "affinity": list(self.cores) or None, "formats": list(self.suffixes)}
         return dict(self._info)
 
     def thermal(self) -> dict[str, Any] | None:
-        return hostinfo.thermal()
+        return thermal()
 
     # --- running ------------------------------------------------------------------
     def prepare(self, artifact: Artifact) -> Prepared:

@@ -185,6 +185,7 @@ class _Loop:
                                      weight_decay=cfg.w_wd)
         self.a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.a_lr, weight_decay=cfg.a_wd)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=cfg.epochs)
+        self._recal: list[torch.Tensor] | None = None  # BN re-estimation batches, built on first evaluation
 
     def batches(self, idx: torch.Tensor, epoch: int, salt: int) -> list[torch.Tensor]:
         """Global batches of one epoch, shuffled by (seed, epoch, split): identical on every process."""
@@ -225,11 +226,11 @@ class _Loop:
     def evaluate(self, arch: Any = None, limit: int | None = None) -> float:
         """Accuracy of one architecture (argmax when None) on the test split, shared weights.
 
-        The supernet's running BatchNorm statistics are those of the mixture (or of many
-        sampled paths), not of one path: evaluated with them, every candidate sits near
-        chance and their ranking means nothing.  So, as single-path NAS does (Guo et al.
-        2020, SPOS), the statistics are re-estimated for `arch` on a few weight-split
-        batches first, and restored afterwards so that checkpoints and `resume` are untouched.
+        The supernet's running BatchNorm statistics are those of many sampled paths (or of the
+        mixture), not of this one.  So, as single-path NAS does (Guo et al. 2020, SPOS), they
+        are re-estimated for `arch` on a few fixed weight-split batches first, and restored
+        afterwards so that checkpoints and `resume` are untouched.  (For a mixture-trained
+        supernet one path stays near chance even so; `sample.rank_candidates` ranks those by Pθ.)
         """
         net = self.net
         net.eval()
@@ -249,10 +250,14 @@ class _Loop:
         return correct / max(1, len(y_all))
 
     def _recal_batches(self) -> list[torch.Tensor]:
-        """Fixed images for BN re-estimation: the weight split's first images (already shuffled by seed)."""
+        """Fixed images for BN re-estimation: the weight split's first images (already shuffled by seed).
+
+        Built once and kept: every candidate and every epoch's evaluation uses the same ones."""
         n = min(len(self.w_idx), 128 * self.cfg.bn_recal_batches)
-        idx = self.w_idx[:n]
-        return [normalize(self.data.train_x[idx[i:i + 128]]).to(self.dist.device) for i in range(0, n, 128)]
+        if self._recal is None or sum(len(x) for x in self._recal) != n:
+            idx = self.w_idx[:n]
+            self._recal = [normalize(self.data.train_x[idx[i:i + 128]]).to(self.dist.device) for i in range(0, n, 128)]
+        return self._recal
 
     def epoch(self, epoch: int) -> dict[str, Any]:
         cfg, net = self.cfg, self.net
