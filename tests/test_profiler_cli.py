@@ -199,8 +199,10 @@ def test_full_profile_killed_with_sigkill_and_restarted_holds_every_block_once(t
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while _count(db) < 30 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # blocks are stored as they settle, often many within a fraction of a second at the end of
+        # a pass: poll fast and kill at the first stored block, or the kill may land after the last
+        while _count(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert proc.poll() is None, "the profile finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -208,7 +210,7 @@ def test_full_profile_killed_with_sigkill_and_restarted_holds_every_block_once(t
         if proc.poll() is None:
             proc.kill()
     killed_at = _count(db)
-    assert 30 <= killed_at < 111
+    assert 1 <= killed_at < 111
     with Store(db) as st:
         before = st.blocks().set_index("block_key")["timestamp"]
     rerun = json.loads(cli("profile", *args[4:], check=True).stdout)["devices"][0]
