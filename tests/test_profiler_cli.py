@@ -180,28 +180,25 @@ def test_ray_missing_is_a_clear_error(monkeypatch):
         require_ray()
 
 
-def _count(db) -> int:
+def _count(db, sql: str = "SELECT COUNT(*) FROM blocks") -> int:
     try:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            return con.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+            return con.execute(sql).fetchone()[0]
         finally:
             con.close()
-    except sqlite3.Error:
+    except sqlite3.Error:  # not created yet (the history tables appear on the first pass)
         return 0
 
 
-@pytest.mark.slow
-def test_full_profile_killed_with_sigkill_and_restarted_holds_every_block_once(tmp_path, cli):
-    db = tmp_path / "full.db"
-    args = [sys.executable, "-m", "hwnas", "profile", "--space", "fbnet-cifar", "--device", DEV,
-            "--store", str(db), "--retries", "0", "--json"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_ACCEPTED = "SELECT COUNT(*) FROM pass_timings WHERE verdict IN ('accepted', 'scaled')"
+
+
+def _kill_when(proc: subprocess.Popen, ready) -> None:
+    """SIGKILL `proc` as soon as `ready()` holds (polled every 10 ms)."""
     try:
         deadline = time.monotonic() + 300
-        # blocks are stored as they settle, often many within a fraction of a second at the end of
-        # a pass: poll fast and kill at the first stored block, or the kill may land after the last
-        while _count(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proc.poll() is None, "the profile finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
@@ -209,20 +206,57 @@ def test_full_profile_killed_with_sigkill_and_restarted_holds_every_block_once(t
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _all_blocks_once(db) -> pd.DataFrame:
+    with Store(db) as st:
+        df = st.blocks()
+        assert st.integrity_check() == "ok"
+    assert len(df) == 111 and df["block_key"].is_unique
+    assert set(df["block_key"]) == {s.key for s in get_space("fbnet-cifar").unique_blocks()}
+    return df
+
+
+@pytest.mark.slow
+def test_plain_profile_killed_with_sigkill_and_restarted_holds_every_block_once(tmp_path, cli):
+    # The plain loop stores each block as it is measured (~0.1 s apart): a kill at the first stored
+    # block always lands mid-profile.
+    db = tmp_path / "full.db"
+    args = [sys.executable, "-m", "hwnas", "profile", "--space", "fbnet-cifar", "--device", DEV,
+            "--store", str(db), "--retries", "0", "--passes", "1", "--no-reference", "--no-selfcheck", "--json"]
+    _kill_when(subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+               lambda: _count(db) >= 1)
     killed_at = _count(db)
     assert 1 <= killed_at < 111
     with Store(db) as st:
         before = st.blocks().set_index("block_key")["timestamp"]
     rerun = json.loads(cli("profile", *args[4:], check=True).stdout)["devices"][0]
     assert rerun["skipped"] == killed_at and rerun["measured"] == 111 - killed_at
-    with Store(db) as st:
-        df = st.blocks()
-        assert st.integrity_check() == "ok"
-    assert len(df) == 111 and df["block_key"].is_unique
-    assert set(df["block_key"]) == {s.key for s in get_space("fbnet-cifar").unique_blocks()}
+    after = _all_blocks_once(db).set_index("block_key")["timestamp"]
     # what was measured before the kill was kept, not measured again
-    after = df.set_index("block_key")["timestamp"]
     assert (after[before.index] == before).all()
+
+
+@pytest.mark.slow
+def test_steady_profile_killed_mid_pass_resumes_its_accepted_passes(tmp_path, cli):
+    # The steady loop stores a block only once two passes agree, so a kill in the first pass leaves
+    # no stored block, only accepted passes in the history: the rerun must reuse them, not lose them.
+    db = tmp_path / "steady.db"
+    args = [sys.executable, "-m", "hwnas", "profile", "--space", "fbnet-cifar", "--device", DEV,
+            "--store", str(db), "--retries", "0", "--json"]
+    _kill_when(subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+               lambda: _count(db, _ACCEPTED) >= 20)
+    accepted = _count(db, _ACCEPTED)
+    assert accepted >= 20 and _count(db) < 111
+    with sqlite3.connect(db) as con:
+        kept = con.execute("SELECT item_key, timestamp FROM pass_timings "
+                           "WHERE verdict IN ('accepted', 'scaled')").fetchall()
+    rerun = json.loads(cli("profile", *args[4:], check=True).stdout)["devices"][0]
+    assert rerun["steady"]["resumed_passes"] == accepted
+    _all_blocks_once(db)
+    with sqlite3.connect(db) as con:
+        rows = set(con.execute("SELECT item_key, timestamp FROM pass_timings").fetchall())
+    assert set(kept) <= rows  # the killed run's passes are still there, as they were
 
 
 @pytest.mark.slow
