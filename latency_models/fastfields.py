@@ -18,7 +18,7 @@ from hwnas.latency_models.features import spec_fields
 from hwnas.latency_models.network import networks_fields
 from hwnas.search.space import SearchSpace
 
-__all__ = ["fast_networks_fields", "arch_ops", "predict_many"]
+__all__ = ["fast_networks_fields", "fast_table", "arch_ops", "predict_many"]
 
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]] = {}
 
@@ -31,6 +31,11 @@ def _table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict
         table = np.stack([spec_fields([layer.block(op) for op in space.candidates]) for layer in space.layers])
         _TABLES[space.name] = (head, tail, table, {op: i for i, op in enumerate(space.candidates)})
     return _TABLES[space.name]
+
+
+def fast_table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """A layer-wise space's block fields: stem (1, 11), head (h, 11), (layers, candidates, 11), op -> index."""
+    return _table(space)
 
 
 def arch_ops(space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:

@@ -11,7 +11,9 @@ closed-form leave-one-out (`ridge.RidgeCV`, robust to outliers):
 
 - ``scale``: the priors times fitted scales, plus total MACs pulled towards 0 (a
   misleading prior is outvoted by MACs when the timings say so; no prior: MACs alone);
-- ``affine``: plus a per-network offset;
+- ``macs``: total MACs and a per-network offset, the prior left out (only with a prior:
+  a misleading one, e.g. a GPU's for a CPU, is dropped when a line in MACs does better);
+- ``affine``: the priors and MACs of ``scale``, plus a per-network offset;
 - ``launch``: plus a fixed cost per launched (non-identity) block;
 - ``corrected``: plus the per-family corrections, pulled towards 0;
 - ``layer``: plus per-block corrections, pulled towards 0.
@@ -25,6 +27,7 @@ so the result is an ordinary `LatencyModel` (a search can use it as a cost).
 
 from __future__ import annotations
 
+import random
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -33,14 +36,14 @@ from scipy.optimize import lsq_linear
 from hwnas.latency_models.features import family_names
 from hwnas.latency_models.lut import LookupTable
 from hwnas.latency_models.metrics import evaluate
-from hwnas.latency_models.fastfields import fast_networks_fields, predict_many
+from hwnas.latency_models.fastfields import fast_networks_fields, fast_table, predict_many
 from hwnas.latency_models.network import BLOCK_MODELS, LatencyModel, LinearBlocks
 from hwnas.latency_models.ridge import RidgeCV, clipped_rms, robust_scale
 from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["TransferBlocks", "NetworkTransfer", "fit_transfer", "fit_from_networks", "REGIMES", "MARGIN"]
 
-REGIMES = ("scale", "affine", "launch", "corrected", "layer")
+REGIMES = ("scale", "macs", "affine", "launch", "corrected", "layer")
 #: A richer regime must cut the cross-validated error by this fraction to be chosen.
 MARGIN = 0.03
 #: Bound on standardised correction coefficients: one correction moves a network by at most ~its latency.
@@ -160,6 +163,26 @@ class NetworkTransfer:
         np.add.at(L, (index, keys), 1.0)
         return X, L
 
+    def _select(self, fits: dict[str, RidgeCV], clip: float) -> str:
+        """The simplest fit (in `fits`' order) within one standard error of the best, each step `margin` better."""
+        best = min(fits, key=lambda k: fits[k].score_)
+        sq = np.minimum(fits[best].loo_ ** 2, clip * clip)
+        limit = fits[best].score_ + np.std(sq) / np.sqrt(len(sq)) / (2 * max(np.sqrt(np.mean(sq)), 1e-12))
+        chosen: str | None = None
+        for name, fit in fits.items():
+            better = chosen is None or fit.score_ < fits[chosen].score_ * (1 - self.margin)
+            if better and (chosen is None or fits[chosen].score_ > limit):
+                chosen = name
+        assert chosen is not None
+        return chosen
+
+    @staticmethod
+    def _blocks(priors: list[LatencyModel], fam: list[str], beta: np.ndarray, k: int,
+                uniq: np.ndarray) -> TransferBlocks:
+        table_ms = beta[k + 1:]
+        used = np.flatnonzero(table_ms != 0)
+        return TransferBlocks(priors, fam, beta[:k], uniq[used], table_ms[used])
+
     def fit(self, archs: Sequence[Any], y: Any) -> "NetworkTransfer":
         priors = _as_priors(self.priors)
         bad = [r for r in self.regimes if r not in REGIMES]
@@ -188,47 +211,59 @@ class NetworkTransfer:
         # S: the priors (or MACs without one), all but free; M: MACs beside priors, ridge-pulled to 0.
         group = np.array(["S"] * n_p + ["M" if n_p else "S", "K"] + ["C"] * (k - n_p - 2) + ["O"] + ["L"] * L.shape[1])
         base = np.isin(group, ["S", "M"])
-        cols = {"scale": base, "affine": base | (group == "O"), "launch": base | np.isin(group, ["O", "K"]),
+        cols = {"scale": base, "macs": np.isin(group, ["M", "O"]), "affine": base | (group == "O"), "launch": base | np.isin(group, ["O", "K"]),
                 "corrected": base | np.isin(group, ["O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
         report: dict[str, dict[str, Any]] = {}
-        fits: dict[str, tuple[RidgeCV, np.ndarray]] = {}
+        fits: dict[str, tuple[RidgeCV, np.ndarray, np.ndarray]] = {}
         clip = np.inf
         for name in self.regimes:
             m = cols[name]
-            if name == "layer" and (L.shape[1] == 0 or len(y) < 4):
-                continue
+            if (name == "layer" and (L.shape[1] == 0 or len(y) < 4)) or (name == "macs" and not n_p):
+                continue  # without a prior, `scale` is already total MACs and `affine` MACs plus an offset
             ratios = _RATIOS if name == "layer" else (1.0,)
             best: RidgeCV | None = None
             for rho in ratios:
-                pen = np.where(np.isin(group[m], ["S", "O", "K"]), _TINY, np.where(group[m] == "L", rho, 1.0))
+                free = ["S", "O", "K", "M"] if name == "macs" else ["S", "O", "K"]
+                pen = np.where(np.isin(group[m], free), _TINY, np.where(group[m] == "L", rho, 1.0))
                 r = RidgeCV(pen=pen, robust=self.robust, clip=clip).fit(Zs[:, m], t)
                 if best is None or r.score_ < best.score_:
                     best, best.rho_ = r, rho
             if not np.isfinite(clip):  # the simplest regime's residual spread sets the clip for all
                 clip = 3.0 * robust_scale(best.loo_)
                 best.score_ = clipped_rms(best.loo_, clip)
-            fits[name] = (best, m)
+            theta = np.zeros(Zs.shape[1])
+            theta[m] = _bounded(best, Zs[:, m], t, group[m], free)
+            beta = theta / norm
+            lowest = _lowest_network(self.space, self._blocks(priors, fam, beta, k, uniq), float(beta[k]))
             report[name] = {"cv_score": best.score_, "cv_rmspe": float(100 * np.sqrt(np.mean(best.loo_ ** 2))),
-                            "lambda": best.lambda_, "lambda_at_edge": best.edge_, "columns": int(m.sum())}
-        best_name = min(fits, key=lambda k: fits[k][0].score_)
-        sq = np.minimum(fits[best_name][0].loo_ ** 2, clip * clip)
-        limit = fits[best_name][0].score_ + np.std(sq) / np.sqrt(len(sq)) / (2 * max(np.sqrt(np.mean(sq)), 1e-12))
-        chosen = None
-        for name in fits:
-            better = chosen is None or fits[name][0].score_ < fits[chosen][0].score_ * (1 - self.margin)
-            if better and (chosen is None or fits[chosen][0].score_ > limit):
-                chosen = name
-        ridge, m = fits[chosen]
-        theta = np.zeros(Zs.shape[1])
-        theta[m] = _bounded(ridge, Zs[:, m], t, group[m])
+                            "lambda": best.lambda_, "lambda_at_edge": best.edge_, "columns": int(m.sum()),
+                            "lowest_network_ms": lowest, "plausible": lowest > 0}
+            fits[name] = (best, m, theta)
+        # A regime that predicts a negative latency for some network of the space fits its timings
+        # by cancelling large terms, and extrapolates wildly to networks unlike them (seen: held-out
+        # networks at -4x and +5x their latency with a misleading prior): left out.  The simplest
+        # regime always stays.
+        fits = {name: f for i, (name, f) in enumerate(fits.items()) if i == 0 or report[name]["plausible"]}
+        chosen = self._select({k: f[0] for k, f in fits.items() if k != "macs"}, clip)
+        if np.ptp(y) <= 1e-9 * np.max(y):
+            # Equal timings (a fast device's whole-ms figures, say) fit any offset exactly and rank
+            # nothing: only the prior's ranking (or, without one, MACs') is left to go by.
+            fits = {k: f for k, f in fits.items() if k == "scale"}
+            chosen = "scale"
+        if "macs" in fits:  # leaving the prior out must win clearly: within one SE, the prior stays
+            alt = self._select({"macs": fits["macs"][0], chosen: fits[chosen][0]}, clip)
+            if alt == "macs" and fits["macs"][0].score_ < fits[chosen][0].score_ * (1 - self.margin):
+                chosen = "macs"
+        ridge, m, theta = fits[chosen]
         beta = theta / norm
-        table_ms = beta[k + 1:]
-        used = np.flatnonzero(table_ms != 0)
-        blocks = TransferBlocks(priors, fam, beta[:k], uniq[used], table_ms[used])
+        blocks = self._blocks(priors, fam, beta, k, uniq)
         kind = "transfer" if priors else "networks"
         loo_pred = y * (1 - ridge.loo_)
-        note = ("the timings support no more than a scale of the prior" if chosen == "scale" and priors else
-                "the timings support no more than total MACs" if chosen == "scale" else "")
+        note = ("the timings are all equal: they rank nothing, so the ranking is the "
+                + ("prior's" if priors else "MACs'") if np.ptp(y) <= 1e-9 * np.max(y) else
+                "the timings support no more than a scale of the prior" if chosen == "scale" and priors else
+                "the timings support no more than total MACs" if chosen == "scale" else
+                "the prior does not help: total MACs and an offset fit these timings better" if chosen == "macs" else "")
         info = {"kind": kind, "regime": chosen, "regimes": report, "lambda": ridge.lambda_,
                 "loo_rmspe": report[chosen]["cv_rmspe"], "cv": evaluate(loo_pred, y), "n_networks": int(len(y)),
                 "robust": self.robust, "outliers_downweighted": int((ridge.weights_ < 0.5).sum()),
@@ -245,12 +280,24 @@ class NetworkTransfer:
         return predict_many(self.model_, self.space, archs)
 
 
+def _lowest_network(space: SearchSpace, blocks: TransferBlocks, offset: float) -> float:
+    """The least latency the model gives any network of the space (layer-wise: exact; else over 256 samples)."""
+    if space.layerwise:
+        head, tail, table, _ = fast_table(space)
+        per = blocks.predict_fields(table.reshape(-1, table.shape[-1])).reshape(table.shape[:2])
+        return float(offset + blocks.predict_fields(np.vstack([head, tail])).sum() + per.min(axis=1).sum())
+    rng = random.Random(0)
+    fields, index = fast_networks_fields(space, [space.sample(rng) for _ in range(256)])
+    return float(offset + np.bincount(index, weights=blocks.predict_fields(fields)).min())
+
+
 def _zeros(priors: Sequence[LatencyModel], fam: Sequence[str]) -> np.ndarray:
     k = len(priors) + 2
     return np.zeros(k + sum(len(priors) + 2 + (f != "skip") for f in fam))
 
 
-def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray) -> np.ndarray:
+def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray,
+             free: Sequence[str] = ("S", "O", "K")) -> np.ndarray:
     """The chosen fit, re-solved with bounds when it breaks them: scales ≥ 0, corrections within ±BOUND."""
     theta = ridge.coef_
     lo = np.where(np.isin(group, ["S", "M", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
@@ -258,7 +305,7 @@ def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray) ->
     if ((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all():
         return theta
     sw = np.sqrt(ridge.weights_)
-    pen = np.where(np.isin(group, ["S", "O", "K"]), _TINY, np.where(group == "L", getattr(ridge, "rho_", 1.0), 1.0))
+    pen = np.where(np.isin(group, list(free)), _TINY, np.where(group == "L", getattr(ridge, "rho_", 1.0), 1.0))
     A = np.vstack([Z * sw[:, None], np.diag(np.sqrt(ridge.lambda_ * pen))])
     b = np.concatenate([t * sw, np.zeros(len(pen))])
     return lsq_linear(A, b, bounds=(lo, hi)).x

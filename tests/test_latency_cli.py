@@ -95,7 +95,7 @@ def test_fit_from_network_timings_with_and_without_a_prior(cli, model_file, tmp_
                          "--device", "phone-2", "--json", check=True).stdout)
     fit = out["metrics"]["networks_fit"]
     assert out["kind"] == "transfer" and out["device"] == "phone-2" and fit["n_networks"] == 15
-    assert fit["kind"] == "transfer" and fit["regime"] in ("scale", "affine", "launch", "corrected", "layer")
+    assert fit["kind"] == "transfer" and fit["regime"] in ("scale", "macs", "affine", "launch", "corrected", "layer")
     scratch = tmp_path / "scratch.json"
     text = cli("fit", "--networks", str(csv), "--space", "fbnet-cifar", "--out", str(scratch), check=True).stdout
     assert "leave-one-out" in text and "regime" in text

@@ -116,7 +116,7 @@ def test_fit_with_two_priors_then_evaluate_against_a_timings_csv(cli, models, ti
                "--out", str(out), check=True)
     assert "regime" in proc.stdout
     fit = json.loads(out.read_text())["metrics"]["networks_fit"]
-    assert fit["priors"] == ["a", "b"] and fit["regime"] in ("scale", "affine", "launch", "corrected", "layer")
+    assert fit["priors"] == ["a", "b"] and fit["regime"] in ("scale", "macs", "affine", "launch", "corrected", "layer")
     res = json.loads(cli("evaluate", "--model", str(out), "--networks", str(timings), "--json", check=True).stdout)
     assert res["n"] == 40 and res["acc10"] >= 0.9 and res["spearman"] > 0.9 and len(res["worst"]) == 5
     text = cli("evaluate", "--model", str(out), "--networks", str(timings), check=True).stdout

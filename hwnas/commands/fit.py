@@ -83,7 +83,8 @@ def fit_cmd(
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
     The network fit cross-validates a hierarchy (scaled prior, + offset, + per-family corrections, + per-block
-    corrections) and keeps the simplest that the timings support; it prints the regime it chose.
+    corrections) and keeps the simplest that the timings support, or total MACs alone where that is clearly
+    better than the priors; it prints the regime it chose.
     """
     from hwnas import api
     from hwnas.latency_models.io import save_model
