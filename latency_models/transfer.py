@@ -211,8 +211,9 @@ class NetworkTransfer:
         # S: the priors (or MACs without one), all but free; M: MACs beside priors, ridge-pulled to 0.
         group = np.array(["S"] * n_p + ["M" if n_p else "S", "K"] + ["C"] * (k - n_p - 2) + ["O"] + ["L"] * L.shape[1])
         base = np.isin(group, ["S", "M"])
-        cols = {"scale": base, "macs": np.isin(group, ["M", "O"]), "affine": base | (group == "O"), "launch": base | np.isin(group, ["O", "K"]),
-                "corrected": base | np.isin(group, ["O", "K", "C"]), "layer": np.ones(len(group), dtype=bool)}
+        cols = {"scale": base, "macs": np.isin(group, ["M", "O"]), "affine": base | (group == "O"),
+                "launch": base | np.isin(group, ["O", "K"]), "corrected": base | np.isin(group, ["O", "K", "C"]),
+                "layer": np.ones(len(group), dtype=bool)}
         report: dict[str, dict[str, Any]] = {}
         fits: dict[str, tuple[RidgeCV, np.ndarray, np.ndarray]] = {}
         clip = np.inf
@@ -221,9 +222,9 @@ class NetworkTransfer:
             if (name == "layer" and (L.shape[1] == 0 or len(y) < 4)) or (name == "macs" and not n_p):
                 continue  # without a prior, `scale` is already total MACs and `affine` MACs plus an offset
             ratios = _RATIOS if name == "layer" else (1.0,)
+            free = ["S", "O", "K", "M"] if name == "macs" else ["S", "O", "K"]  # all but unpenalised
             best: RidgeCV | None = None
             for rho in ratios:
-                free = ["S", "O", "K", "M"] if name == "macs" else ["S", "O", "K"]
                 pen = np.where(np.isin(group[m], free), _TINY, np.where(group[m] == "L", rho, 1.0))
                 r = RidgeCV(pen=pen, robust=self.robust, clip=clip).fit(Zs[:, m], t)
                 if best is None or r.score_ < best.score_:
@@ -244,13 +245,14 @@ class NetworkTransfer:
         # networks at -4x and +5x their latency with a misleading prior): left out.  The simplest
         # regime always stays.
         fits = {name: f for i, (name, f) in enumerate(fits.items()) if i == 0 or report[name]["plausible"]}
-        chosen = self._select({k: f[0] for k, f in fits.items() if k != "macs"}, clip)
-        if np.ptp(y) <= 1e-9 * np.max(y):
+        equal = bool(np.ptp(y) <= 1e-9 * np.max(y))
+        if equal:
             # Equal timings (a fast device's whole-ms figures, say) fit any offset exactly and rank
-            # nothing: only the prior's ranking (or, without one, MACs') is left to go by.
-            fits = {k: f for k, f in fits.items() if k == "scale"}
-            chosen = "scale"
-        if "macs" in fits:  # leaving the prior out must win clearly: within one SE, the prior stays
+            # nothing: only the simplest regime's ranking (the prior's, or MACs') is left to go by.
+            fits = dict([next(iter(fits.items()))])
+        with_prior = {k: f[0] for k, f in fits.items() if k != "macs"}
+        chosen = self._select(with_prior, clip) if with_prior else "macs"
+        if "macs" in fits and chosen != "macs":  # leaving the prior out must win clearly: within one SE, the prior stays
             alt = self._select({"macs": fits["macs"][0], chosen: fits[chosen][0]}, clip)
             if alt == "macs" and fits["macs"][0].score_ < fits[chosen][0].score_ * (1 - self.margin):
                 chosen = "macs"
@@ -260,7 +262,7 @@ class NetworkTransfer:
         kind = "transfer" if priors else "networks"
         loo_pred = y * (1 - ridge.loo_)
         note = ("the timings are all equal: they rank nothing, so the ranking is the "
-                + ("prior's" if priors else "MACs'") if np.ptp(y) <= 1e-9 * np.max(y) else
+                + ("prior's" if priors else "MACs'") if equal else
                 "the timings support no more than a scale of the prior" if chosen == "scale" and priors else
                 "the timings support no more than total MACs" if chosen == "scale" else
                 "the prior does not help: total MACs and an offset fit these timings better" if chosen == "macs" else "")
