@@ -25,7 +25,7 @@ from hwnas.profiler.store import Store
 from hwnas.profiler.worker import run_device
 from hwnas.search.space import get_space, parse_arch
 
-STATE = {"spikes": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+STATE = {"spikes": {}, "odd": {}, "late": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
 _lock = threading.Lock()
 
 
@@ -63,7 +63,9 @@ class SpeedDevice(Device):
             raise ConnectionResetError("device offline")
         slow = (STATE["slow_from"] is not None and n >= STATE["slow_from"]
                 and (STATE["slow_until"] is None or n < STATE["slow_until"]))
-        base = true_ms(key) * (STATE["factor"] if slow else 1.0)
+        base = true_ms(key) * (STATE["factor"] if slow else 1.0) * STATE["odd"].get(key, 1.0)
+        if key in STATE["late"] and STATE["keys"].count(key) > 2:  # slowed from its third timing on
+            base *= STATE["late"][key]
         spike = STATE["spikes"].get(key, 0)
         if spike:  # this item reads slow for its next `spike` measurements (a disturbance no reference saw)
             STATE["spikes"][key] = spike - 1 if spike > 0 else spike
@@ -77,7 +79,7 @@ register_device("speedfake")(SpeedDevice)
 
 @pytest.fixture(autouse=True)
 def _reset():
-    STATE.update(spikes={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    STATE.update(spikes={}, odd={}, late={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
     yield
 
 
@@ -336,3 +338,18 @@ def test_each_pass_gets_its_share_of_the_timing_budget():
     assert own.min_seconds == pytest.approx(0.2) and own.target_rel_ci == pytest.approx(0.02)
     fixed = Policy.from_uri(profile_uri("cpu:onnxruntime?runs=7", pass_share=share))
     assert fixed.min_runs == fixed.max_runs == 7 and fixed.min_seconds == 0.0
+
+
+def test_a_self_check_remeasurement_slowed_by_load_does_not_replace_a_faster_believed_value(tmp_path):
+    """A block that really is far from its family is a suspect; if foreign load slows its
+    re-measurement, the faster value of its passes stays (load only slows a device)."""
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    victim = next(b for b in blocks if b.spec.op == "ir" and b.spec.kernel == 5 and b.spec.expansion == 6)
+    STATE["odd"] = {victim.key: 3.0}
+    STATE["late"] = {victim.key: 2.0}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert victim.key in summary.steady["selfcheck_suspects"]
+        assert STATE["keys"].count(victim.key) > 2  # it was measured again
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert row["median_ms"] == pytest.approx(3.0 * true_ms(victim.key), rel=0.02)
