@@ -313,7 +313,7 @@ def _pass_share(steadiness: Steadiness) -> dict[str, float]:
     """Each pass's share of the protocol's timing budget, so that passes cost no more device time."""
     from hwnas.devices.protocol import Policy
 
-    return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci, Policy.max_runs)
+    return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci)
 
 
 #: Networks whose built modules a steady run keeps for its later passes (oldest dropped first).
