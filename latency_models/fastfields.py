@@ -23,7 +23,8 @@ __all__ = ["fast_networks_fields", "fast_table", "arch_ops", "predict_many"]
 _TABLES: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]] = {}
 
 
-def _table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+def fast_table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """A layer-wise space's block fields (cached): stem, head, (layers, candidates, 11), op -> index."""
     if space.name not in _TABLES:
         fixed = space.fixed_blocks()
         head = spec_fields(fixed[:1])
@@ -33,14 +34,9 @@ def _table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict
     return _TABLES[space.name]
 
 
-def fast_table(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
-    """A layer-wise space's block fields: stem (1, 11), head (h, 11), (layers, candidates, 11), op -> index."""
-    return _table(space)
-
-
 def arch_ops(space: SearchSpace, archs: Sequence[Any]) -> np.ndarray:
     """(archs, layers) candidate index of every layer; text is parsed (errors name the arch's position)."""
-    _, _, _, code = _table(space)
+    _, _, _, code = fast_table(space)
     out = np.empty((len(archs), space.num_layers), dtype=np.int64)
     for i, a in enumerate(archs):
         ops = space.parse(a) if isinstance(a, str) else space.check_arch(a)
@@ -52,7 +48,7 @@ def fast_networks_fields(space: SearchSpace, archs: Sequence[Any]) -> tuple[np.n
     """Same result as `network.networks_fields` (tested), ~50x faster on layer-wise spaces."""
     if not space.layerwise or not len(archs):
         return networks_fields(space, archs)
-    head, tail, table, _ = _table(space)
+    head, tail, table, _ = fast_table(space)
     ops = arch_ops(space, archs)
     n, L = ops.shape
     mid = table[np.arange(L)[None, :], ops]  # (n, L, 11)
@@ -69,7 +65,7 @@ def predict_many(model: Any, space: SearchSpace, archs: Sequence[Any]) -> np.nda
     """
     if not space.layerwise or not len(archs):
         return np.asarray(model.predict_networks(space, archs), dtype=np.float64)
-    head, tail, table, _ = _table(space)
+    head, tail, table, _ = fast_table(space)
     L, C, _ = table.shape
     per = model.predict_fields(np.concatenate([head, tail, table.reshape(L * C, -1)]))
     fixed = float(per[: len(head) + len(tail)].sum())

@@ -248,17 +248,21 @@ class SteadyRun:
         medians = [v.median_ms for v in vals]
         return disagree(medians, self.options.agree) or not any(v.settled for v in vals)
 
-    def _finish(self, item: Item) -> None:
-        vals = self.values.get(item.key)
-        if not vals:
-            return
+    def _believed(self, vals: list[PassValue]) -> tuple[dict[str, Any], bool]:
+        """The stored statistics of an item's passes (combined: the fastest) and whether to flag them."""
         medians = [v.median_ms for v in vals]
         estimate = combine(medians)
         rep = min(vals, key=lambda v: abs(v.median_ms - estimate))
         stats = dict(rep.stats)
         stats["median_ms"] = estimate
         stats["settled"] = any(v.settled for v in vals)
-        flagged = (not stats["settled"]) or disagree(medians, self.options.agree)
+        return stats, (not stats["settled"]) or disagree(medians, self.options.agree)
+
+    def _finish(self, item: Item) -> None:
+        vals = self.values.get(item.key)
+        if not vals:
+            return
+        stats, flagged = self._believed(vals)
         if flagged:
             self.flagged.append(item.key)
         self.put(item, stats, flagged)
@@ -327,12 +331,9 @@ class SteadyRun:
         stored: dict[str, tuple[dict[str, Any], bool]] = {}
 
         def put(item: Item, stats: dict[str, Any], flagged: bool) -> None:
-            # The fastest of all its passes, before and after, is believed (load only slows a
-            # device): a re-measurement that foreign work slowed must not replace a faster value.
-            before = [v for v in self.values.get(item.key, []) if v.settled]
-            fastest = min(before, key=lambda v: v.median_ms, default=None)
-            if fastest is not None and fastest.median_ms < stats["median_ms"]:
-                stats = {**fastest.stats, "median_ms": fastest.median_ms, "settled": True}
+            # Its passes before and after combine as any item's do (the fastest is believed: load
+            # only slows a device), so a re-measurement that foreign work slowed replaces nothing.
+            stats, _ = self._believed(self.values.get(item.key, []) + again.values.get(item.key, []))
             stored[item.key] = (stats, flagged)
             self._put_quiet(item, stats, flagged)
 

@@ -10,7 +10,6 @@ measured so far already committed, so the next run resumes.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import threading
@@ -316,9 +315,6 @@ def _pass_share(steadiness: Steadiness) -> dict[str, float]:
     return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci)
 
 
-#: Networks whose built modules a steady run keeps for its later passes (oldest dropped first).
-NETWORKS_KEPT = 64
-
 #: The reference block is timed for this share of an item's minimum time: only its median
 #: matters (against a ±12% band), and it is timed some 30 times a profile.
 REFERENCE_SHARE = 0.4
@@ -350,9 +346,7 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
                         max_temp(state["last"]), run.stats["passes"] + 1 if st == "measuring" else 1,
                         state["note"])
 
-    # Modules kept across passes: every block (small), and the most recent networks (a few MB each).
-    built_cache: collections.OrderedDict[str, tuple[Any, tuple[int, ...]]] = collections.OrderedDict()
-    networks_kept: list[str] = []
+    blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}  # blocks are small: kept across passes
 
     claimed: set[str] = set()
     hardware = hardware_key(str(device.uri))
@@ -364,13 +358,9 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
             if not plan.claim(item):
                 raise ItemTaken(item.key)
             claimed.add(item.key)
-        built = built_cache.get(item.key)
-        if built is None:
-            built = built_cache[item.key] = build_module(item)
-            if item.spec is None:
-                networks_kept.append(item.key)
-                if len(networks_kept) > NETWORKS_KEPT:
-                    built_cache.pop(networks_kept.pop(0), None)
+        built = blocks_built.get(item.key)
+        if built is None and item.spec is not None:
+            built = blocks_built[item.key] = build_module(item)
         with hardware_lock(plan.store, hardware), _brief(device, REFERENCE_SHARE if is_ref else 1.0):
             m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
         state["last"] = m.thermal_after

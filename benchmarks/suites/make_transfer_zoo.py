@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
             if (dev, archs[i][0], r) not in done]
     runs = {dev: n for dev, _, n in plan}
     # each (round, device) block of the plan in its own shuffled order
-    todo.sort(key=lambda t: (t[0], [p[0] for p in plan].index(t[1]), random.Random(t[0] * 7919 + t[2]).random()))
+    order = {dev: k for k, (dev, _, _) in enumerate(plan)}
+    todo.sort(key=lambda t: (t[0], order[t[1]], random.Random(t[0] * 7919 + t[2]).random()))
     with args.out.open("a", newline="") as f:
         w = csv.writer(f)
         if new:
