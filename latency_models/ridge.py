@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import lsq_linear
 from threadpoolctl import threadpool_limits
 
 from hwnas.search.space import InputError
 
-__all__ = ["RidgeCV", "GRID", "huber_weights", "robust_scale", "clipped_rms"]
+__all__ = ["RidgeCV", "GRID", "huber_weights", "robust_scale", "clipped_rms", "stack_weights"]
 
 #: Starting grid of ridge strengths (standardised columns); it widens past an edge that wins.
 GRID = tuple(10.0 ** np.arange(-4.0, 4.01, 0.5))
@@ -45,6 +46,26 @@ def clipped_rms(r: np.ndarray, clip: float) -> float:
     """RMS of residuals each clipped at ±clip: an outlier counts, but only as a bad fit, not a disaster."""
     r = np.asarray(r, dtype=np.float64)
     return float(np.sqrt(np.mean(np.minimum(r * r, clip * clip))))
+
+
+def stack_weights(loo: np.ndarray, clip: float = np.inf) -> np.ndarray:
+    """Stacking weights (Breiman 1996): w ≥ 0, Σw = 1, minimising the clipped leave-one-out RMS of Σ wⱼ·fitⱼ.
+
+    `loo` is (n, fits) of relative leave-one-out residuals; with weights summing to one the
+    blend's residual is the weighted sum of the fits'.  The sum is held by a heavily weighted
+    extra row (a penalty): scipy has no simplex-constrained least squares.
+    """
+    R = np.clip(np.asarray(loo, dtype=np.float64), -clip, clip)
+    if R.ndim != 2 or R.shape[1] == 0:
+        raise InputError(f"stacking needs an (n, fits) array of residuals, got shape {R.shape}")
+    if R.shape[1] == 1:
+        return np.ones(1)
+    big = 1e3 * max(float(np.sqrt(np.mean(R * R))), 1e-6) * np.sqrt(len(R))
+    A = np.vstack([R, np.full((1, R.shape[1]), big)])
+    b = np.concatenate([np.zeros(len(R)), [big]])
+    w = lsq_linear(A, b, bounds=(0.0, np.inf)).x
+    w[w < 1e-6] = 0.0
+    return w / w.sum()
 
 
 @dataclass

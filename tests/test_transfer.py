@@ -12,9 +12,9 @@ from hwnas.latency_models.fastfields import fast_networks_fields, predict_many
 from hwnas.latency_models.features import family_names, features
 from hwnas.latency_models.io import model_from_json, model_to_json
 from hwnas.latency_models.network import fit_latency_model, networks_fields
-from hwnas.latency_models.ridge import RidgeCV
+from hwnas.latency_models.ridge import RidgeCV, clipped_rms, stack_weights
 from hwnas.latency_models.selection import suggest
-from hwnas.latency_models.transfer import NetworkTransfer, fit_from_networks, fit_transfer
+from hwnas.latency_models.transfer import NetworkTransfer, _lowest_network, fit_from_networks, fit_transfer
 from hwnas.search.space import InputError, get_space
 from latency_synth import block_ms, blocks_frame, network_ms, random_archs
 
@@ -73,6 +73,23 @@ def test_ridge_rejects_bad_parameters():
         RidgeCV(pen=np.array([1.0, 0.0])).fit(np.ones((5, 2)), np.ones(5))
     with pytest.raises(InputError, match="rows"):
         RidgeCV().fit(np.ones((5, 2)), np.ones(4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 60), j=st.integers(1, 6), seed=st.integers(0, 2**16), clip=st.floats(0.05, 10.0))
+def test_stacking_weights_lie_on_the_simplex_and_blend_no_worse_than_any_one_fit(n, j, seed, clip):
+    rng = np.random.default_rng(seed)
+    R = rng.normal(0, 0.3, (n, j)) * rng.uniform(0.1, 3.0, j) + rng.normal(0, 0.2, j)
+    w = stack_weights(R, clip)
+    assert w.shape == (j,) and (w >= 0).all() and abs(w.sum() - 1) < 1e-9
+    blend = clipped_rms(np.clip(R, -clip, clip) @ w, np.inf)
+    best_single = min(clipped_rms(np.clip(R[:, i], -clip, clip), np.inf) for i in range(j))
+    assert blend <= best_single * (1 + 1e-3) + 1e-9
+
+
+def test_stacking_rejects_no_fits():
+    with pytest.raises(InputError, match="stacking"):
+        stack_weights(np.zeros((5, 0)))
 
 
 # --------------------------------------------------------------------------- fast paths
@@ -187,6 +204,24 @@ def test_transfer_rejects_bad_parameters(cifar, prior, archs):
         fit_transfer([], cifar, archs[:5], np.ones(5), "x")
     with pytest.raises(InputError, match="not fitted"):
         NetworkTransfer(cifar, prior).predict(archs[:2])
+    with pytest.raises(InputError, match="combine"):
+        NetworkTransfer(cifar, prior, combine="vote").fit(archs[:5], np.ones(5))
+
+
+def test_the_blend_is_one_linear_model_of_its_regimes_and_select_picks_one(cifar, prior, archs):
+    """Stacked: every regime's weight is reported and the weights sum to one; the saved model
+    predicts what the estimator does.  `combine="select"` keeps one regime (weight 1)."""
+    rng = np.random.default_rng(7)
+    y = 0.5 * prior.predict_networks(cifar, archs[:30]) + 0.2 * _layers(archs[:30]) * np.exp(rng.normal(0, 0.03, 30))
+    stacked = NetworkTransfer(cifar, prior).fit(archs[:30], y)
+    info = stacked.model_.metrics["networks_fit"]
+    assert abs(sum(stacked.weights_.values()) - 1) < 1e-9 and info["weights"] == stacked.weights_
+    assert stacked.regime_ == max(stacked.weights_, key=stacked.weights_.get)
+    assert abs(sum(r["weight"] for r in info["regimes"].values()) - 1) < 1e-9
+    again = model_from_json(model_to_json(stacked.model_))
+    np.testing.assert_allclose(predict_many(again, cifar, archs[100:200]), stacked.predict(archs[100:200]), rtol=1e-10)
+    picked = NetworkTransfer(cifar, prior, combine="select").fit(archs[:30], y)
+    assert picked.weights_ == {picked.regime_: 1.0}
 
 
 # --------------------------------------------------------------------------- selection
@@ -248,6 +283,7 @@ def test_a_regime_that_predicts_a_negative_network_is_never_chosen(cifar):
             fit.regime_
         report = fit.model_.metrics["networks_fit"]["regimes"]
         assert report[fit.regime_]["lowest_network_ms"] > 0 or fit.regime_ == "scale"
+        assert all(report[r]["plausible"] for r in fit.weights_ if r != "scale")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -258,6 +294,8 @@ def test_any_positive_timings_give_a_model_positive_over_the_whole_space(cifar, 
     fit = NetworkTransfer(cifar, gpu_prior).fit(list(archs[:n]), y)
     report = fit.model_.metrics["networks_fit"]["regimes"]
     assert fit.regime_ == "scale" or report[fit.regime_]["plausible"]
+    # the blend of plausible regimes (and the scaled prior, positive by its bounds) is plausible too
+    assert _lowest_network(cifar, fit.model_.block_model, fit.model_.overhead_ms) > 0
     assert np.isfinite(fit.predict(list(archs[:200]))).all()
 
 

@@ -36,8 +36,8 @@ def zoo():
 
 
 @pytest.mark.xfail(strict=True, reason="issue 16, open: on the interleaved-rounds zoo (2026-12-07, quiet VM) the "
-                   "ORT prior ranks eager at rho 0.890 at n=10, above no prior (0.870) but a hair below the scaled "
-                   "prior (0.892): the affine fit's MACs term moves one draw of five from 0.901 to 0.889. "
+                   "ORT prior ranks eager at rho 0.891 at n=10 (stacked regimes), a hair below the scaled prior (0.892) "
+                   "and below no prior (0.896; stacking lifted it from 0.870). "
                    "Strict: this fails loudly once the transfer meets it.")
 def test_eager_target_from_onnxruntime_prior_at_n10_ranks_at_least_as_well_as_no_prior_and_scaled_prior(zoo):
     ort, eager = zoo

@@ -82,9 +82,10 @@ def fit_cmd(
     (hwnas fit --store hwnas.db --device 'cpu:onnxruntime?threads=1' --out cpu.latency.json).
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
-    The network fit cross-validates a hierarchy (scaled prior, + offset, + per-family corrections, + per-block
-    corrections) and keeps the simplest that the timings support, or total MACs alone where that is clearly
-    better than the priors; it prints the regime it chose.
+    The network fit cross-validates a hierarchy (scaled prior; total MACs without the priors; + offset;
+    + per-launch cost; + per-family corrections; + per-block corrections) and blends the regimes with the
+    weights that minimise the blend's leave-one-out error (few timings lean on the scaled prior, many on
+    per-block corrections); it prints the weights.
     """
     from hwnas import api
     from hwnas.latency_models.io import save_model
@@ -117,7 +118,9 @@ def fit_cmd(
     for key, label in labels.items():
         m = model.metrics.get(key)
         if key == "networks_fit" and m:
-            regime = f"regime {m['regime']}, " if "regime" in m else ""
+            weights = m.get("weights") or ({m["regime"]: 1.0} if "regime" in m else {})
+            regime = ("regime " + " + ".join(f"{w:.2f}·{r}" if len(weights) > 1 else r for r, w in weights.items())
+                      + ", " if weights else "")
             console.print(f"  {label}: {regime}leave-one-out RMSPE {m['loo_rmspe']:.2f}% "
                           f"(ridge λ={m['lambda']:g}); train {_fmt_metrics(m['train'])}", highlight=False)
             if m.get("note"):
