@@ -173,7 +173,7 @@ def _space_of(block_keys: set[str], networks: "pd.DataFrame") -> str:
     return found.name
 
 
-def fit(store: PathLike, device: str | None = None, space: str | None = None, *, kind: str = "gbm",
+def fit(store: PathLike, device: str | None = None, space: str | None = None, *, kind: str = "et",
         folds: int = 5, on_step: Callable[[str], None] | None = None) -> "LatencyModel":
     """Fit a device's latency model from the store: LUT + per-family regressors + network overhead.
 
@@ -188,8 +188,10 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
 
     if folds < 2:
         raise InputError(f"`folds` must be at least 2, got {folds}")
-    if kind not in ("gbm", "rf"):
-        raise InputError(f"`kind` must be gbm or rf, got {kind!r}")
+    from hwnas.latency_models.regressors import PRESETS
+
+    if kind not in PRESETS:
+        raise InputError(f"`kind` must be one of {', '.join(PRESETS)}, got {kind!r}")
     store = Path(store)
     if not store.is_file():
         raise InputError(f"store not found: {store}")
@@ -216,7 +218,8 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
     trust["grid_blocks_measured"] = int(blocks["block_key"].isin(grid).sum())
     step = on_step or (lambda what: None)
     step("fitting block regressors")
-    model = fit_latency_model(blocks, nets, name, identity, device_uri=str(blocks["device_uri"].iloc[0]), kind=kind)
+    model = fit_latency_model(blocks, nets, name, identity, device_uri=str(blocks["device_uri"].iloc[0]),
+                               **PRESETS[kind])
     metrics: dict[str, Any] = {"n_blocks": int(len(blocks)), "n_networks": int(len(nets)), "rests_on": trust,
                                "warnings": trust["warnings"]}
     if len(ms) >= folds:

@@ -1,14 +1,18 @@
-"""Per-family block regressors predicting log-latency (so that error is relative).
+"""Block regressors predicting log-latency (so that error is relative).
 
-Each family (`ir_k3`, `ir_k5_se`, `skip_proj`, `conv`, …) gets a ridge model on
-log features (it extrapolates smoothly to channel counts and resolutions off
-the measured grid) plus gradient-boosted trees (or a random forest) on its
-residual (the steps a runtime's kernels take between widths).  Families with
-too few measurements fall back to one model fitted on all blocks.  The
-estimator follows scikit-learn's API (fit/predict/get_params) on the
-`features.spec_fields` array; after `fit` everything lives in plain arrays
-(`to_dict`) and predicts with numpy only, so a saved model predicts exactly
-what the fitted one did.
+The default (`base="kernel"`, `kind="et"`): a non-negative additive cost over the
+runtime kernels each block runs (`features.kernel_design`: one fixed, per-MAC
+and per-byte cost per kernel, shared by every family that runs it), times
+extremely randomised trees on the log residual (the steps a runtime's kernels
+take between widths).  Shared kernel costs extrapolate to widths and op mixes
+off the measured grid; per-family fits learned only from their own grid points
+did not (see `kernel_design`).  The earlier model stays available: `base="cost"`
+(per family [1, dense MACs, depthwise MACs, bytes]), a ridge on log features and
+gradient-boosted trees (`kind="gbm"`) or a random forest (`"rf"`), per family from
+`min_family` blocks on.  The estimator follows scikit-learn's API
+(fit/predict/get_params) on the `features.spec_fields` array; after `fit`
+everything lives in plain arrays (`to_dict`) and predicts with numpy only, so a
+saved model predicts exactly what the fitted one did.
 """
 
 from __future__ import annotations
@@ -17,19 +21,32 @@ from typing import Any, Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
 from scipy.optimize import lsq_linear
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from hwnas.latency_models.features import FIELD_NAMES, family_codes, family_name, family_names, features
+from hwnas.latency_models.features import FIELD_NAMES, family_codes, family_name, family_names, features, kernel_design
 from hwnas.latency_models.trees import TreeEnsemble
 from hwnas.search.space import InputError
 
-__all__ = ["BlockRegressor", "log_features", "MIN_FAMILY_SAMPLES"]
+__all__ = ["BlockRegressor", "log_features", "MIN_FAMILY_SAMPLES", "KINDS", "BASES", "PRESETS"]
 
-#: A family needs this many measured blocks for its own regressor.
+#: A family needs this many measured blocks for its own regressor (the `cost` base's default).
 MIN_FAMILY_SAMPLES = 12
+
+KINDS, BASES = ("et", "gbm", "rf"), ("kernel", "cost", "loglinear")
+#: Per kind: tree depth and ridge strength on log features (None: no ridge stage) when not given.
+_KIND_DEFAULTS = {"et": (8, None), "gbm": (3, 1.0), "rf": (6, 1.0)}
+#: What `hwnas fit --kind` names: the default model, and the earlier per-family one with either trees.
+PRESETS: dict[str, dict[str, Any]] = {
+    "et": {},
+    "gbm": {"kind": "gbm", "base": "cost", "min_family": MIN_FAMILY_SAMPLES, "n_estimators": 60},
+    "rf": {"kind": "rf", "base": "cost", "min_family": MIN_FAMILY_SAMPLES, "n_estimators": 60},
+}
+#: What a saved model without these parameters was fitted with (files written before they existed).
+_LEGACY = {"kind": "gbm", "base": "cost", "min_family": MIN_FAMILY_SAMPLES, "max_depth": 3, "alpha": 1.0,
+           "n_estimators": 60}
 
 #: Rows predicted per batch.
 CHUNK = 16384
@@ -67,10 +84,17 @@ def _cost_design(fields: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
     return np.stack([np.ones(len(f)), (ft[12] - ft[15]) / 1e6, ft[15] / 1e6, ft[14] / 1e6], axis=1)
 
 
-def _fit_cost(D: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative additive cost model, fitted for relative error (rows weighted 1/y)."""
+def _fit_cost(D: np.ndarray, y: np.ndarray, fixed_first: bool = False) -> np.ndarray:
+    """Non-negative additive cost model, fitted for relative error (rows weighted 1/y).
+
+    Column 0 is a per-block constant.  `fixed_first` leaves it out of the fit (the kernel design:
+    fixed costs belong to kernel launches; a free per-block constant took them over and cost
+    5-6 points of off-grid accuracy from few samples); it is then only the floor below.
+    """
     w = 1.0 / y
-    coef = lsq_linear(D * w[:, None], np.ones_like(y), bounds=(0.0, np.inf)).x
+    coef = np.zeros(D.shape[1])
+    start = 1 if fixed_first else 0
+    coef[start:] = lsq_linear(D[:, start:] * w[:, None], np.ones_like(y), bounds=(0.0, np.inf)).x
     if coef[0] <= 0:  # keep every prediction positive so its log exists
         coef[0] = float(np.min(y)) * 1e-3
     return coef
@@ -100,14 +124,18 @@ class _Part:
 
 
 class BlockRegressor(RegressorMixin, BaseEstimator):
-    """Latency (ms) of blocks from their spec fields; one model per family, log-space.
+    """Latency (ms) of blocks from their spec fields, in log space.
 
-    kind: ``gbm`` (gradient boosting) or ``rf`` (random forest) for the residual trees.
+    base: ``kernel`` (shared per-kernel costs), ``cost`` (per-family cost) or ``loglinear``.
+    kind: ``et`` (extremely randomised trees), ``gbm`` (gradient boosting) or ``rf`` (random
+    forest) for the residual trees.  `max_depth` and `alpha` (the ridge on log features;
+    None: none) default per kind; `min_family` > 0 fits a family with that many blocks its
+    own model (0: one model for all).
     """
 
-    def __init__(self, kind: str = "gbm", n_estimators: int = 60, max_depth: int = 3,
-                 learning_rate: float = 0.15, alpha: float = 1.0, random_state: int = 0,
-                 base: str = "cost") -> None:
+    def __init__(self, kind: str = "et", n_estimators: int = 30, max_depth: int | None = None,
+                 learning_rate: float = 0.15, alpha: float | None = None, random_state: int = 0,
+                 base: str = "kernel", min_family: int = 0) -> None:
         self.kind = kind
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -115,33 +143,46 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
         self.alpha = alpha
         self.random_state = random_state
         self.base = base
+        self.min_family = min_family
+
+    def _design(self, fields: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
+        return kernel_design(fields, f) if self.base == "kernel" else _cost_design(fields, f)
 
     def _fit_part(self, D: np.ndarray, Z: np.ndarray, y_log: np.ndarray) -> _Part:
-        if self.base == "cost":
-            cost = _fit_cost(D, np.exp(y_log))
-        else:  # "loglinear": no additive cost model, the ridge on log features alone is the base
+        depth, alpha = _KIND_DEFAULTS[self.kind]
+        depth = depth if self.max_depth is None else self.max_depth
+        alpha = alpha if self.alpha is None else self.alpha
+        if self.base == "loglinear":  # no additive cost model, the ridge on log features alone is the base
             cost = np.eye(D.shape[1])[0]
+        else:
+            cost = _fit_cost(D, np.exp(y_log), fixed_first=self.base == "kernel")
         y_log = y_log - np.log(D @ cost)
-        ridge = Ridge(alpha=self.alpha).fit(Z, y_log)
-        resid = y_log - ridge.predict(Z)
+        coef, intercept = np.zeros(Z.shape[1]), 0.0
+        if alpha is not None:
+            ridge = Ridge(alpha=alpha).fit(Z, y_log)
+            coef, intercept = ridge.coef_, float(ridge.intercept_)
+        resid = y_log - (Z @ coef + intercept)
         if self.kind == "gbm":
-            gbm = GradientBoostingRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth,
+            gbm = GradientBoostingRegressor(n_estimators=self.n_estimators, max_depth=depth,
                                             learning_rate=self.learning_rate, subsample=0.8,
                                             random_state=self.random_state).fit(Z, resid)
             init = float(np.ravel(gbm.init_.constant_)[0])  # the GBM's initial (mean) prediction, folded in
             trees = TreeEnsemble.from_sklearn([e[0] for e in gbm.estimators_], self.learning_rate)
-            return _Part(cost, ridge.coef_, float(ridge.intercept_) + init, trees)
-        rf = RandomForestRegressor(n_estimators=self.n_estimators, max_depth=self.max_depth + 3,
-                                   min_samples_leaf=2, random_state=self.random_state).fit(Z, resid)
-        trees = TreeEnsemble.from_sklearn(rf.estimators_, 1.0 / len(rf.estimators_))
-        return _Part(cost, ridge.coef_, float(ridge.intercept_), trees)
+            return _Part(cost, coef, intercept + init, trees)
+        forest = ExtraTreesRegressor if self.kind == "et" else RandomForestRegressor
+        est = forest(n_estimators=self.n_estimators, max_depth=depth, min_samples_leaf=2,
+                     random_state=self.random_state).fit(Z, resid)
+        trees = TreeEnsemble.from_sklearn(est.estimators_, 1.0 / len(est.estimators_))
+        return _Part(cost, coef, intercept, trees)
 
     def fit(self, X: Any, y: Any) -> "BlockRegressor":
         """Fit on spec fields X (n, 11) and measured latencies y (ms, positive)."""
-        if self.kind not in ("gbm", "rf"):
-            raise InputError(f"unknown regressor kind {self.kind!r}; expected gbm or rf")
-        if self.base not in ("cost", "loglinear"):
-            raise InputError(f"unknown regressor base {self.base!r}; expected cost or loglinear")
+        if self.kind not in KINDS:
+            raise InputError(f"unknown regressor kind {self.kind!r}; expected {', '.join(KINDS)}")
+        if self.base not in BASES:
+            raise InputError(f"unknown regressor base {self.base!r}; expected {', '.join(BASES)}")
+        if not isinstance(self.min_family, (int, np.integer)) or self.min_family < 0:
+            raise InputError(f"min_family must be a whole number >= 0, got {self.min_family!r}")
         X = _check_fields(X)
         y = np.asarray(y, dtype=np.float64).ravel()
         if len(y) != len(X):
@@ -150,12 +191,12 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
             raise InputError(f"need at least 2 measured blocks to fit a regressor, got {len(y)}")
         if not (np.isfinite(y).all() and (y > 0).all()):
             raise InputError("latencies must be positive finite milliseconds")
-        D, Z, y_log, fam = _cost_design(X), log_features(X), np.log(y), family_names(X)
+        D, Z, y_log, fam = self._design(X), log_features(X), np.log(y), family_names(X)
         self.global_ = self._fit_part(D, Z, y_log)
         self.parts_: dict[str, _Part] = {}
-        for name in sorted(set(fam)):
+        for name in sorted(set(fam)) if self.min_family else ():
             mask = fam == name
-            if mask.sum() >= MIN_FAMILY_SAMPLES:
+            if mask.sum() >= self.min_family:
                 self.parts_[name] = self._fit_part(D[mask], Z[mask], y_log[mask])
         self.n_features_in_ = X.shape[1]
         self._codes = self._family_codes(self.parts_)
@@ -174,16 +215,24 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
         """Predicted latency in ms for each row of spec fields."""
         check_is_fitted(self, "global_")
         X = _check_fields(X)
-        if len(X) <= CHUNK:
-            return self._predict(X)
         # Chunks keep every intermediate array in cache: numpy here is memory-bound, ~5x faster so.
-        return np.concatenate([self._predict(X[i:i + CHUNK]) for i in range(0, len(X), CHUNK)])
+        # One model for all families (the kernel base) has ~40 full-length temporaries per chunk;
+        # at 16384 rows each is 128 KiB, glibc's mmap threshold, and is page-faulted in afresh
+        # every time: half the chunk doubles its throughput (0.48 -> 0.93 million blocks/s).
+        # Per-family parts pay Python overhead per part and chunk, and prefer the larger chunk.
+        chunk = CHUNK if self.parts_ else CHUNK // 2
+        if len(X) <= chunk:
+            return self._predict(X)
+        return np.concatenate([self._predict(X[i:i + chunk]) for i in range(0, len(X), chunk)])
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0)
         f = features(X)
-        D, Z, fam = _cost_design(X, f), log_features(X, f), family_codes(X)
+        D, Z = self._design(X, f), log_features(X, f)
+        if not self.parts_:  # one model for every family (the kernel base's default)
+            return np.exp(self.global_.predict_log(D, Z))
+        fam = family_codes(X)
         out = np.empty(len(X))
         rest = np.ones(len(X), dtype=bool)
         for name, part in self.parts_.items():
@@ -202,7 +251,7 @@ class BlockRegressor(RegressorMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "BlockRegressor":
-        est = cls(**d["params"])
+        est = cls(**{**_LEGACY, **d["params"]})
         est.global_ = _Part.from_dict(d["global"])
         est.parts_ = {k: _Part.from_dict(v) for k, v in d["families"].items()}
         est.n_features_in_ = len(FIELD_NAMES)

@@ -15,6 +15,13 @@ import numpy as np
 
 __all__ = ["TreeEnsemble"]
 
+#: Up to this depth the multiplexed compare of whole columns is fastest; deeper, a per-row walk.
+SHALLOW = 4
+#: Levels of a deep tree decided by whole-row compares before the per-row walk.
+HEAD_LEVELS = 4
+#: Trees x rows walked at once (the walk's temporaries: ~25 bytes per cell).
+WALK_CELLS = 131072
+
 
 class TreeEnsemble:
     """Σ of decision trees times `scale`: a GBM (scale = learning rate) or a forest (scale = 1/T)."""
@@ -94,6 +101,8 @@ class TreeEnsemble:
         if len(self.roots) == 0 or n == 0:
             return np.zeros(n)
         cols = np.ascontiguousarray(X.T)  # one contiguous row per feature
+        if self.depth > SHALLOW:
+            return self._walk(cols) * self.scale
         feat, thr, leaves = self._feat, self._thr32, self._leaf
         out = np.zeros(n)
         for t in range(len(self.roots)):
@@ -111,6 +120,65 @@ class TreeEnsemble:
                 idx = 2 * idx + bit
             out += leaves[t].take(idx)
         return out * self.scale
+
+    def _walk(self, cols: np.ndarray) -> np.ndarray:
+        """Deep trees, in row blocks whose (trees x rows) temporaries stay in cache (measured: with
+        30 trees, 16384 rows at once ran at a quarter of the speed of 2048)."""
+        n = cols.shape[1]
+        step = max(256, WALK_CELLS // max(len(self.roots), 1))
+        if n <= step:
+            return self._walk_block(cols)
+        return np.concatenate([self._walk_block(np.ascontiguousarray(cols[:, i:i + step]))
+                               for i in range(0, n, step)])
+
+    def _walk_block(self, cols: np.ndarray) -> np.ndarray:
+        """Deep trees: every row walks its path, all trees at once, one gather per level.
+
+        The multiplexed compare of `predict` costs 2**depth vector ops per tree; this costs ~9 per
+        level (depth 8: ~5x faster).  Same float32 comparisons, same leaves.
+        """
+        T, n = len(self.roots), cols.shape[1]
+        H, W = 2 ** self.depth - 1, 2 ** self.depth
+        # Node arrays with each tree's heap offset folded in; a node's feature as its column's offset.
+        offset = (np.arange(T) * H)[:, None]
+        first = (self._feat * n).ravel()
+        thr, flat_cols = self._thr32.ravel(), cols.ravel()
+        rows = np.broadcast_to(np.arange(n), (T, n))
+        # The first levels have few nodes: compare whole feature rows and multiplex by the path, as
+        # `predict` does (contiguous copies instead of gathers), then walk from there.
+        head = min(HEAD_LEVELS, self.depth)
+        bits: list[np.ndarray] = []
+        for level in range(head):
+            first_node = 2 ** level - 1
+            cand = [cols[self._feat[:, first_node + j]] > self._thr32[:, first_node + j, None]
+                    for j in range(2 ** level)]
+            for bit in reversed(bits):
+                cand = [a ^ ((a ^ b) & bit) for a, b in zip(cand[0::2], cand[1::2])]
+            bits.append(cand[0])
+        at = np.zeros((T, n), dtype=np.intp)  # local heap index of each row's node, per tree
+        for bit in bits:
+            at *= 2
+            at += 1
+            at += bit
+        at += offset  # global
+        # Every temporary preallocated: a fresh multi-MB array per op costs its page faults each
+        # time (measured: 0.45 against 1.1 million blocks/s, depending on the allocator's state).
+        where = np.empty((T, n), dtype=np.intp)
+        x, t = np.empty((T, n), dtype=np.float32), np.empty((T, n), dtype=np.float32)
+        right = np.empty((T, n), dtype=bool)
+        for _ in range(head, self.depth):
+            np.take(first, at, out=where)
+            where += rows
+            np.take(flat_cols, where, out=x)
+            np.take(thr, at, out=t)
+            np.greater(x, t, out=right)
+            at -= offset  # local heap index i -> child 2i + 1 (+1 if right)
+            at *= 2
+            at += 1
+            at += right
+            at += offset
+        leaf = at - offset - H + (np.arange(T) * W)[:, None]
+        return self._leaf.ravel().take(leaf).sum(axis=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"children_left": self.left.tolist(), "children_right": self.right.tolist(),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from hwnas.latency_models.metrics import evaluate
 from hwnas.latency_models.network import LatencyModel, fit_overhead, networks_fields
-from hwnas.latency_models.regressors import BlockRegressor
+from hwnas.latency_models.regressors import PRESETS, BlockRegressor
 from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["cv_blocks", "cv_networks", "MIN_NETWORKS_FOR_CV"]
@@ -30,12 +30,12 @@ def _folds(n: int, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarr
     return list(KFold(min(folds, n), shuffle=True, random_state=seed).split(np.arange(n)))
 
 
-def cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int = 5, kind: str = "gbm",
+def cv_blocks(fields: np.ndarray, ms: np.ndarray, folds: int = 5, kind: str = "et",
               on_fold: Callable[[], None] | None = None, seed: int = 0) -> dict[str, Any]:
     """K-fold held-out accuracy of the block regressor (held-out blocks get no LUT help)."""
     pred = np.empty(len(ms))
     for train, test in _folds(len(ms), folds, seed):
-        pred[test] = BlockRegressor(kind=kind).fit(fields[train], ms[train]).predict(fields[test])
+        pred[test] = BlockRegressor(**PRESETS[kind]).fit(fields[train], ms[train]).predict(fields[test])
         if on_fold is not None:
             on_fold()
     return evaluate(pred, ms)

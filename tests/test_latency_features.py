@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwnas.latency_models.features import FEATURE_NAMES, block_features, family_names, spec_fields
+from hwnas.latency_models.features import FEATURE_NAMES, KERNELS, block_features, family_names, kernel_design, spec_fields
 from hwnas.search.count import count_block
 from hwnas.search.space import BlockSpec, get_space
 
@@ -73,3 +73,18 @@ def test_features_are_vectorised_and_row_independent():
 def test_identity_skip_costs_nothing_to_compute():
     row = block_features([BlockSpec("skip", 32, 32, 16)])[0]
     assert row[MACS] == 0 and row[PARAMS] == 0
+
+
+def test_kernel_design_splits_every_block_into_kernels_whose_macs_add_up_to_the_block():
+    """The kernel view and the FLOP counter agree: a block's kernels carry all of its MACs, none twice."""
+    specs = _random_specs(200, seed=11) + get_space("fbnet-cifar").unique_blocks()
+    fields = spec_fields(specs)
+    D = kernel_design(fields)
+    assert D.shape == (len(specs), 1 + 3 * len(KERNELS)) and np.isfinite(D).all() and (D >= 0).all()
+    macs = D[:, 2::3].sum(axis=1) * 1e6
+    np.testing.assert_allclose(macs, block_features(specs)[:, MACS], rtol=1e-9)
+    launches = D[:, 1::3].sum(axis=1)
+    for spec, n in zip(specs, launches):
+        identity = spec.op == "skip" and spec.cin == spec.cout and spec.stride == 1
+        assert (n == 0) == identity, spec.key  # every block but an identity skip launches kernels
+    np.testing.assert_array_equal(D, np.vstack([kernel_design(spec_fields([s])) for s in specs]))

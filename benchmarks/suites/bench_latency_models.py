@@ -11,8 +11,9 @@ takes ~30-40 min on a 2-core machine):
     hwnas profile --space fbnet-cifar --device 'cpu:torch?threads=1' --archs random:30
 
 Figures, each measured side by side in one run (medians over --repeats seeds):
-1. held-out accuracy on off-grid blocks (the `--samples` blocks, 5-fold, grid always in training),
-   regressors with GBM and with random-forest residual trees, against the additive cost model alone;
+1. held-out accuracy on off-grid blocks (the `--samples` blocks, 5-fold, grid always in training):
+   the default regressor (shared kernel costs + extra-trees), the per-family cost model with GBM
+   or random-forest trees, and each additive base alone; and from the grid plus 0 or 20 samples;
 2. whole-network accuracy on the measured random networks (overhead fitted on the other folds),
    against the bare block sum;
 3. transfer prior (other runtime) → target with 10 and 20 target network timings, against fitting
@@ -33,11 +34,11 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold
 
-from hwnas.latency_models.features import spec_fields
+from hwnas.latency_models.features import kernel_design, spec_fields
 from hwnas.latency_models.metrics import evaluate
 from hwnas.latency_models.network import block_frame_fields, fit_latency_model, networks_fields, reliable
 from hwnas.latency_models.validation import cv_networks
-from hwnas.latency_models.regressors import BlockRegressor
+from hwnas.latency_models.regressors import PRESETS, BlockRegressor, _fit_cost
 from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 from hwnas.profiler.store import Store
 from hwnas.search.space import BlockSpec, get_space
@@ -57,21 +58,39 @@ def _load(store: Path, uri: str) -> tuple[Any, Any, str]:
         return st.blocks(ident), st.networks(ident), ident
 
 
-def block_accuracy(blocks: Any, seed: int) -> dict[str, dict]:
-    """5-fold over the off-grid samples; every fold trains on the grid plus the other samples."""
+#: Block regressors compared: the `hwnas fit --kind` presets and the two additive bases alone.
+BLOCK_MODELS = {"et": PRESETS["et"], "gbm": PRESETS["gbm"], "rf": PRESETS["rf"],
+                "cost_only": dict(kind="gbm", base="cost", min_family=12, n_estimators=1, learning_rate=0.0, alpha=1e12)}
+
+
+def _split(blocks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     fields, ms = block_frame_fields(blocks)
     grid = set(s.key for s in get_space(SPACE).unique_blocks())
-    off = np.flatnonzero(~blocks["block_key"].isin(grid).to_numpy())
-    on = np.flatnonzero(blocks["block_key"].isin(grid).to_numpy())
-    preds: dict[str, np.ndarray] = {k: np.empty(len(off)) for k in ("gbm", "rf", "cost_only")}
+    on_grid = blocks["block_key"].isin(grid).to_numpy()
+    return fields, ms, np.flatnonzero(on_grid), np.flatnonzero(~on_grid)
+
+
+def block_accuracy(blocks: Any, seed: int) -> dict[str, dict]:
+    """5-fold over the off-grid samples; every fold trains on the grid plus the other samples."""
+    fields, ms, on, off = _split(blocks)
+    preds: dict[str, np.ndarray] = {k: np.empty(len(off)) for k in (*BLOCK_MODELS, "kernel_only")}
     for train, test in KFold(5, shuffle=True, random_state=seed).split(off):
         tr = np.concatenate([on, off[train]])
-        for kind in ("gbm", "rf"):
-            preds[kind][test] = BlockRegressor(kind=kind, random_state=seed).fit(fields[tr], ms[tr]).predict(
-                fields[off[test]])
-        base = BlockRegressor(n_estimators=1, learning_rate=0.0, alpha=1e12).fit(fields[tr], ms[tr])
-        preds["cost_only"][test] = base.predict(fields[off[test]])
+        for name, params in BLOCK_MODELS.items():
+            preds[name][test] = BlockRegressor(**{**params, "random_state": seed}).fit(
+                fields[tr], ms[tr]).predict(fields[off[test]])
+        cost = _fit_cost(kernel_design(fields[tr]), ms[tr], fixed_first=True)  # the kernel base alone
+        preds["kernel_only"][test] = kernel_design(fields[off[test]]) @ cost
     return {k: evaluate(v, ms[off]) for k, v in preds.items()}
+
+
+def few_samples(blocks: Any, seed: int, n: int) -> dict[str, dict]:
+    """Trained on the grid plus `n` random off-grid samples, scored on the other off-grid ones."""
+    fields, ms, on, off = _split(blocks)
+    perm = np.random.default_rng(seed).permutation(off)
+    tr, te = np.concatenate([on, perm[:n]]), perm[n:]
+    return {name: evaluate(BlockRegressor(**{**BLOCK_MODELS[name], "random_state": seed}).fit(fields[tr], ms[tr])
+                           .predict(fields[te]), ms[te]) for name in ("et", "gbm")}
 
 
 def network_accuracy(blocks: Any, nets: Any, ident: str, seed: int) -> dict[str, dict]:
@@ -148,10 +167,14 @@ def main() -> None:
     seeds = range(args.repeats)
     acc = [block_accuracy(blocks, s) for s in seeds]
     print("\n1. off-grid blocks, held out (median of seeds)")
-    for k in ("gbm", "rf", "cost_only"):
-        print(f"   {k:10s} ±5% {_median(acc, k, 'acc5'):.3f}  ±10% {_median(acc, k, 'acc10'):.3f}  "
+    for k in (*BLOCK_MODELS, "kernel_only"):
+        print(f"   {k:11s} ±5% {_median(acc, k, 'acc5'):.3f}  ±10% {_median(acc, k, 'acc10'):.3f}  "
               f"±15% {_median(acc, k, 'acc15'):.3f}  RMSPE {_median(acc, k, 'rmspe'):.2f}%  n={acc[0][k]['n']}")
-    print(f"   RMSPE ratio gbm / cost_only = {_median(acc, 'gbm', 'rmspe') / _median(acc, 'cost_only', 'rmspe'):.2f}")
+    print(f"   RMSPE ratio et / gbm = {_median(acc, 'et', 'rmspe') / _median(acc, 'gbm', 'rmspe'):.2f}")
+    for n in (0, 20):
+        few = [few_samples(blocks, s, n) for s in seeds]
+        print(f"   grid + {n} off-grid samples only: " + "; ".join(
+            f"{k} ±10% {_median(few, k, 'acc10'):.3f} RMSPE {_median(few, k, 'rmspe'):.2f}%" for k in ("et", "gbm")))
 
     net = [network_accuracy(blocks, nets, ident, s) for s in seeds]
     print(f"\n2. whole networks ({len(nets)} measured, overhead fitted on other folds)")
@@ -167,11 +190,12 @@ def main() -> None:
             print(f"   n={n:2d} {k:12s} Spearman {_median(tr, k, 'spearman'):.3f}  ±10% {_median(tr, k, 'acc10'):.3f}  "
                   f"RMSPE {_median(tr, k, 'rmspe'):.2f}%")
 
-    model = fit_latency_model(blocks, nets, SPACE, ident)
-    thr = [throughput(model, args.rows, s) for s in range(3)]
-    b, o = _median(thr, "batched_per_s"), _median(thr, "one_call_per_block_per_s")
-    print(f"\n4. throughput (median of 3): batched {b:,.0f} blocks/s; one call per block {o:,.0f} blocks/s; "
-          f"ratio {b / o:.0f}x")
+    print("\n4. throughput (median of 3, the models side by side)")
+    for kind in ("et", "gbm"):
+        model = fit_latency_model(blocks, nets, SPACE, ident, **PRESETS[kind])
+        thr = [throughput(model, args.rows, s) for s in range(3)]
+        b, o = _median(thr, "batched_per_s"), _median(thr, "one_call_per_block_per_s")
+        print(f"   {kind}: batched {b:,.0f} blocks/s; one call per block {o:,.0f} blocks/s; ratio {b / o:.0f}x")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def fit_cmd(
     space: Optional[str] = typer.Option(None, "--space", help="Search space (default: inferred from the store; required with --networks)."),
     networks: Optional[Path] = typer.Option(None, "--networks", help="CSV of whole-network timings (columns arch, latency_ms) to fit from alone."),
     prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --networks: a model of another device to adapt (transfer); repeat to combine several."),
-    kind: str = typer.Option("gbm", "--kind", help="Residual trees of the block regressors: gbm or rf."),
+    kind: str = typer.Option("et", "--kind", help="Block regressor: et (shared per-kernel costs + extra-trees, the default), or the earlier per-family cost model with gbm or rf trees."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds for the accuracy printed."),
     as_json: bool = typer.Option(False, "--json", help="Print the model's metrics as JSON."),
 ) -> None:
