@@ -251,7 +251,7 @@ class SteadyRun:
     def _believed(self, vals: list[PassValue]) -> tuple[dict[str, Any], bool]:
         """The stored statistics of an item's passes (combined: the fastest) and whether to flag them."""
         medians = [v.median_ms for v in vals]
-        estimate = combine(medians)
+        estimate = combine(medians, self.options.agree)
         rep = min(vals, key=lambda v: abs(v.median_ms - estimate))
         stats = dict(rep.stats)
         stats["median_ms"] = estimate

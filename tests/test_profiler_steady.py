@@ -12,6 +12,8 @@ import hashlib
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hwnas.devices.base import Device
 from hwnas.devices.protocol import summarize
@@ -192,9 +194,20 @@ def test_speed_curve_verdicts():
     assert "1.00x" in curve.line()
 
 
+@given(st.lists(st.floats(0.001, 1000.0), min_size=1, max_size=6), st.floats(0.0, 0.5))
+def test_combine_lies_between_the_fastest_pass_and_half_the_agreement_bound_above_it(values, bound):
+    c = combine(values, bound)
+    assert min(values) <= c <= min(values) * (1 + bound / 2) * (1 + 1e-12)
+    assert combine(values) == min(values)
+
+
 def test_combine_and_disagree():
     assert combine([1.1, 1.0]) == pytest.approx(1.0)  # load only slows: the fastest pass
-    assert combine([3.0, 1.02, 1.0]) == pytest.approx(1.0)
+    assert combine([1.1, 1.0], 0.05) == pytest.approx(1.0)  # the second disagrees: still the fastest
+    assert combine([1.02, 1.0], 0.05) == pytest.approx(1.01)  # two agreeing passes: their mean
+    assert combine([3.0, 1.02, 1.0], 0.05) == pytest.approx(1.01)  # a disturbed third pass is left out
+    with pytest.raises(ValueError):
+        combine([])
     assert disagree([1.0, 1.2], 0.05) and not disagree([1.0, 1.03], 0.05)
     assert not disagree([1.0, 1.02, 3.0], 0.05)  # one disturbed pass among agreeing ones is outvoted
 
