@@ -2,7 +2,8 @@
 
 A greedy D-optimal design over the features the transfer's per-family regime
 uses (priors' per-family predictions, MACs, bytes and layer counts per family,
-an offset), taken relative to the priors' predicted latency as the fit's rows
+an offset; for fewer than MIN_RICH picks, only the priors' totals, total MACs and
+the count of launched blocks, which is all the fit then uses), taken relative to the priors' predicted latency as the fit's rows
 are.  Each pick maximises the gain in log det of the (ridge-regularised)
 information matrix — the candidate whose features the picks so far explain
 least — via Sherman–Morrison updates, O(candidates·p²) per pick.  The
@@ -19,20 +20,26 @@ import numpy as np
 from hwnas.latency_models.features import family_names
 from hwnas.latency_models.fastfields import fast_networks_fields
 from hwnas.latency_models.network import LatencyModel
-from hwnas.latency_models.transfer import TransferBlocks, _as_priors, _zeros
+from hwnas.latency_models.transfer import MIN_RICH, TransferBlocks, _as_priors, _zeros
 from hwnas.search.space import InputError, SearchSpace
 
 __all__ = ["suggest", "design_matrix"]
 
 
 def design_matrix(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyModel | None,
-                  archs: Sequence[Any]) -> np.ndarray:
-    """(archs, p) standardised per-network features of the transfer's `corrected` regime, plus an offset."""
+                  archs: Sequence[Any], rich: bool = True) -> np.ndarray:
+    """(archs, p) standardised per-network features of the transfer's `corrected` regime, plus an offset.
+
+    `rich=False`: only the columns of the regimes a few timings fit (the priors' totals, total
+    MACs, the count of launched blocks).
+    """
     priors = _as_priors(priors)
     fields, index = fast_networks_fields(space, archs)
     fam = sorted(set(family_names(fields)))
     blocks = TransferBlocks(priors, fam, _zeros(priors, fam))
     D = blocks.design(fields)
+    if not rich:
+        D = D[:, : len(priors) + 2]
     X = np.zeros((len(archs), D.shape[1]))
     np.add.at(X, index, D)
     scale = X[:, : max(len(priors), 1)].sum(axis=1)  # priors' totals, or total MMACs (column 0 without priors)  # the priors' (or MACs') idea of each network's size
@@ -51,7 +58,11 @@ def suggest(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyModel | 
         raise InputError(f"n={n} exceeds the {len(candidates)} candidate networks")
     if not ridge > 0:
         raise InputError(f"ridge must be > 0, got {ridge}")
-    Z = design_matrix(space, priors, candidates)
+    # Fewer than MIN_RICH timings fit only the regimes without per-family terms (transfer): a design
+    # over all the per-family columns spends the picks on directions the fit will not use
+    # (bench_transfer at n=5, suggest minus random rho: -0.001 -> +0.005 measured, -0.026 -> +0.023
+    # synthetic).
+    Z = design_matrix(space, priors, candidates, rich=n >= MIN_RICH)
     Minv = np.eye(Z.shape[1]) / ridge
     gain = np.einsum("ij,jk,ik->i", Z, Minv, Z)
     picked: list[int] = []

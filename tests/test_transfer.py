@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from hwnas.latency_models import metrics
 from hwnas.latency_models.fastfields import fast_networks_fields, predict_many
-from hwnas.latency_models.features import family_names, features
+from hwnas.latency_models.features import family_names, features, spec_fields
 from hwnas.latency_models.io import model_from_json, model_to_json
 from hwnas.latency_models.network import fit_latency_model, networks_fields
 from hwnas.latency_models.ridge import RidgeCV, clipped_rms, stack_weights
-from hwnas.latency_models.selection import suggest
+from hwnas.latency_models.selection import design_matrix, suggest
 from hwnas.latency_models.transfer import NetworkTransfer, _lowest_network, fit_from_networks, fit_transfer
 from hwnas.search.space import InputError, get_space
 from latency_synth import block_ms, blocks_frame, network_ms, random_archs
@@ -236,6 +236,17 @@ def test_suggest_picks_distinct_spread_networks_deterministically(cifar, prior, 
         suggest(cifar, prior, archs, 0)
     with pytest.raises(InputError, match="exceeds"):
         suggest(cifar, prior, archs[:3], 5)
+
+
+def test_few_picks_are_designed_over_the_columns_a_few_timings_fit(cifar, prior, archs):
+    """Below MIN_RICH timings only the priors' totals, total MACs and the launch count enter the fit,
+    so the design spreads those, not forty per-family columns."""
+    few, rich = design_matrix(cifar, prior, archs, rich=False), design_matrix(cifar, prior, archs)
+    assert few.shape[1] <= 1 + 3 + 1 < rich.shape[1]  # offset, 3 totals, log size
+    idx = suggest(cifar, prior, archs, 5)
+    macs = np.array([features(spec_fields(list(cifar.blocks(tuple(archs[i].split("-"))))))[:, 12].sum()
+                     for i in range(len(archs))])
+    assert np.ptp(macs[idx]) >= 0.5 * np.ptp(macs)  # five picks already span half the MACs range
 
 
 # --------------------------------------------------------------------------- misleading priors
