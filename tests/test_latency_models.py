@@ -116,6 +116,19 @@ def test_a_grid_only_fit_extrapolates_off_the_grid_through_shared_kernel_costs(c
     assert metrics.rmspe(pred, truth) < 10 and metrics.within(pred, truth, 10) >= 0.8
 
 
+def test_a_block_whose_kernels_no_training_block_runs_is_priced_like_the_measured_kernels(cifar):
+    """Held out by cross-validation, fbnet-cifar's one FC head and one stem conv run kernels no
+    training block runs.  The least-squares solver left such kernels at its starting point,
+    0.1 ms per launch, MMAC and MB: the FC head came out at 34x its time."""
+    rng = np.random.default_rng(8)
+    grid = cifar.unique_blocks()
+    alone = [s for s in grid if s.op in ("fc", "conv")]
+    rest = [s for s in grid if s.op not in ("fc", "conv")]
+    reg = BlockRegressor().fit(spec_fields(rest), block_ms(rest, rng))
+    ratio = reg.predict(spec_fields(alone)) / block_ms(alone, rng, noise=0.0)
+    assert ((ratio > 0.2) & (ratio < 5)).all(), ratio
+
+
 def test_a_model_file_written_before_the_kernel_base_predicts_as_it_did(cifar):
     """Files whose regressor parameters predate `base`/`min_family`/`kind="et"` were fitted with the
     per-family GBM; they load as that, not as today's defaults."""
