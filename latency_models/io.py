@@ -20,7 +20,10 @@ from hwnas.search.space import InputError
 __all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "model_to_json", "model_from_json"]
 
 FORMAT = "hwnas-latency-model"
-FORMAT_VERSION = 1
+#: 2 (2026-12-07): block regressors with the kernel base, extra-trees and new parameters, which an
+#: hwnas reading version 1 would fail on obscurely; it now refuses them with one line.  Version 1
+#: files still load (their regressors as the per-family GBM they were fitted as).
+FORMAT_VERSION = 2
 
 #: Leading bytes of payloads that execute code or hide a pickle when loaded.
 _BINARY_MAGIC = {b"\x80": "a pickle payload", b"PK\x03\x04": "a zip archive (joblib/torch/skops)",

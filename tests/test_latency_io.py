@@ -37,6 +37,25 @@ def test_round_trip_predicts_identically_and_carries_provenance(model, tmp_path)
     np.testing.assert_array_equal(again.predict_networks(space, archs), model.predict_networks(space, archs))
 
 
+def test_a_version_1_file_still_loads_and_predicts_as_it_did(tmp_path):
+    """Version 1 files hold per-family GBM regressors whose parameters predate `base`, `min_family`
+    and extra-trees; they load as what they were fitted as."""
+    space = get_space("fbnet-cifar")
+    rng = np.random.default_rng(2)
+    specs = space.unique_blocks() + random_blocks(30, rng)
+    old = fit_latency_model(blocks_frame(specs, block_ms(specs, rng)), None, space.name, "cpu-x|ort|1|threads=1",
+                            kind="gbm", base="cost", min_family=12, n_estimators=60)
+    path = save_model(old, tmp_path / "v1.latency.json")
+    data = json.loads(path.read_text())
+    data["format_version"] = 1
+    for key in ("base", "min_family", "kind", "n_estimators", "max_depth", "alpha"):
+        data["model"]["block_model"]["regressor"]["params"].pop(key)
+    path.write_text(json.dumps(data))
+    again = load_model(path)
+    archs = random_archs(space, 10, np.random.default_rng(3))
+    np.testing.assert_array_equal(again.predict_networks(space, archs), old.predict_networks(space, archs))
+
+
 def test_transfer_and_network_models_round_trip(model, tmp_path):
     space = get_space("fbnet-cifar")
     rng = np.random.default_rng(2)
