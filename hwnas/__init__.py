@@ -15,31 +15,42 @@ function of the same name.  Nothing here loads torch or a runtime.
 
 from __future__ import annotations
 
+import importlib
 import types
 from typing import Any
 
 import hwnas.report as _report_pkg
 import hwnas.search as _search_pkg
-from hwnas.api import export, fit, fit_networks, plan, profile, train
-from hwnas.api import report as _report
-from hwnas.api import search as _search
 from hwnas.search.space import InputError
 
 __version__ = "0.1.0"
+
+#: Re-exported from `hwnas.api`, which is loaded on first use (PEP 562): every module of the
+#: project runs this `__init__` first, and importing the API here made `hwnas.api` (and through
+#: it `hwnas.reporting`) part of an import circle with the package itself; it also loaded the
+#: API for every `import hwnas.search.space`.
+_API = ("profile", "fit", "fit_networks", "plan", "train", "export")
+
+
+def _api() -> types.ModuleType:
+    return importlib.import_module("hwnas.api")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(_api(), name)
+    raise AttributeError(f"module 'hwnas' has no attribute {name!r}")
 
 
 class _CallablePackage(types.ModuleType):
     """A package that is also the API function of its name (`hwnas.search(...)`, `hwnas.report(...)`)."""
 
-    _api_function: Any
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._api_function(*args, **kwargs)
+        return getattr(_api(), self.__name__.rpartition(".")[2])(*args, **kwargs)
 
 
-for _pkg, _fn in ((_search_pkg, _search), (_report_pkg, _report)):
+for _pkg in (_search_pkg, _report_pkg):
     _pkg.__class__ = _CallablePackage
-    _pkg._api_function = _fn  # type: ignore[attr-defined]
 
 search = _search_pkg
 report = _report_pkg

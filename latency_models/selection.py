@@ -3,8 +3,8 @@
 A greedy D-optimal design over the features the transfer's per-family regime
 uses (priors' per-family predictions, MACs, bytes and layer counts per family,
 an offset; for fewer than MIN_RICH picks, only the priors' totals, total MACs and
-the count of launched blocks, which is all the fit then uses), taken relative to the priors' predicted latency as the fit's rows
-are.  Each pick maximises the gain in log det of the (ridge-regularised)
+the count of launched blocks, which is all the fit then uses), taken relative to
+the priors' predicted latency as the fit's rows are.  Each pick maximises the gain in log det of the (ridge-regularised)
 information matrix — the candidate whose features the picks so far explain
 least — via Sherman–Morrison updates, O(candidates·p²) per pick.  The
 candidates (random architectures of the space) come from the caller, so this

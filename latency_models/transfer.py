@@ -272,10 +272,11 @@ class NetworkTransfer:
             # nothing: only the simplest regime's ranking (the prior's, or MACs') is left to go by.
             fits = dict([next(iter(fits.items()))])
         names = list(fits)
+        loos = np.column_stack([fits[nm][0].loo_ for nm in names])  # each regime's leave-one-out residuals
         if self.combine == "stack":
             # A blend of plausible regimes stays plausible: its least network is at least the
             # blend of theirs (a minimum of sums is at least the sum of minima).
-            w = stack_weights(np.column_stack([fits[nm][0].loo_ for nm in names]), clip)
+            w = stack_weights(loos, clip)
         else:
             with_prior = {k: f[0] for k, f in fits.items() if k != "macs"}
             chosen = self._select(with_prior, clip) if with_prior else "macs"
@@ -284,14 +285,14 @@ class NetworkTransfer:
             w = np.array([float(nm == chosen) for nm in names])
         chosen = names[int(np.argmax(w))]
         weights = {nm: float(wj) for nm, wj in zip(names, w) if wj > 0}
-        for nm in names:
-            report[nm]["weight"] = float(w[names.index(nm)])
+        for nm, wj in zip(names, w):
+            report[nm]["weight"] = float(wj)
         ridge = fits[chosen][0]
         theta = sum(wj * fits[nm][2] for nm, wj in zip(names, w))
         beta = theta / norm
         blocks = self._blocks(priors, fam, beta, k, uniq)
         kind = "transfer" if priors else "networks"
-        loo = np.column_stack([fits[nm][0].loo_ for nm in names]) @ w  # the blend's (relative) residuals
+        loo = loos @ w  # the blend's (relative) residuals
         loo_pred = y * (1 - loo)
         note = ("the timings are all equal: they rank nothing, so the ranking is the "
                 + ("prior's" if priors else "MACs'") if equal else

@@ -47,7 +47,7 @@ def combine(values: Sequence[float], bound: float | None = None) -> float:
     if not values:
         raise ValueError("combine needs at least one value")
     ordered = sorted(values)
-    if bound is not None and len(ordered) > 1 and ordered[0] > 0 and ordered[1] / ordered[0] - 1.0 <= bound:
+    if bound is not None and len(ordered) > 1 and not disagree(ordered, bound):
         return float((ordered[0] + ordered[1]) / 2)
     return float(ordered[0])
 

@@ -249,7 +249,7 @@ class SteadyRun:
         return disagree(medians, self.options.agree) or not any(v.settled for v in vals)
 
     def _believed(self, vals: list[PassValue]) -> tuple[dict[str, Any], bool]:
-        """The stored statistics of an item's passes (combined: the fastest) and whether to flag them."""
+        """The stored statistics of an item's passes (combined by `passes.combine`) and whether to flag them."""
         medians = [v.median_ms for v in vals]
         estimate = combine(medians, self.options.agree)
         rep = min(vals, key=lambda v: abs(v.median_ms - estimate))

@@ -182,6 +182,15 @@ def test_no_source_file_over_the_size_limit():
     assert not long
 
 
+def test_importing_any_part_does_not_load_the_api():
+    """`hwnas/__init__` re-exports the API lazily: every part's import runs it first, and an eager
+    `import hwnas.api` there closed an import circle (hwnas -> hwnas.api -> hwnas.reporting -> hwnas)."""
+    code = ("import sys, hwnas.search.space, hwnas.latency_models.transfer; "
+            "assert 'hwnas.api' not in sys.modules and 'hwnas.reporting' not in sys.modules; "
+            "import hwnas; assert callable(hwnas.fit) and callable(hwnas.search) and 'hwnas.api' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_cli_start_up_loads_no_runtime():
     """`hwnas --help` and `hwnas arch info` must not pay for torch, ONNX Runtime or LiteRT."""
     code = ("import sys, runpy; sys.argv = {argv!r}\n"
