@@ -24,6 +24,7 @@ __all__ = [
     "build_block",
     "build_network",
     "Network",
+    "zero_init_residuals",
 ]
 
 
@@ -87,6 +88,22 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pwl(self.se(self.dw(self.shuffle(self.pw(x)))))
         return x + y if self.residual else y
+
+
+def zero_init_residuals(net: nn.Module) -> nn.Module:
+    """Zero the last BatchNorm scale of every residual block, so each starts as the identity.
+
+    The usual start for training deep residual networks (Goyal et al. 2017; timm's
+    ``zero_init_last``).  Without it, fbnet-cifar's 22 layers trained briefly from scratch
+    (Fashion-MNIST, 2 epochs on 2000 images) let seeds stall: two networks' three seeds
+    scored 0.74/0.41/0.64 and 0.72/0.69/0.36; with it, 0.77/0.77/0.77 and 0.76/0.70/0.74.
+    Training only: the profiler times freshly built blocks, whose latency does not depend on
+    their values.
+    """
+    for m in net.modules():
+        if isinstance(m, InvertedResidual) and m.residual:
+            nn.init.zeros_(m.pwl[1].weight)
+    return net
 
 
 class Skip(nn.Module):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from hwnas.search.blocks import Network, build_network
+from hwnas.search.blocks import Network, build_network, zero_init_residuals
 from hwnas.search.data import Data, normalize
 from hwnas.search.space import InputError, SearchSpace
 
@@ -49,7 +49,7 @@ def train_network(space: SearchSpace, arch: Any, data: Data, epochs: int = 30, b
         space = space.with_options(num_classes=data.num_classes)
     # On a GPU where one is present (the search does the same); the CPU path is unchanged.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = build_network(space, arch).to(device)
+    net = zero_init_residuals(build_network(space, arch)).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(seed)

@@ -68,3 +68,23 @@ def test_identity_skip_has_no_cost_and_projection_has_some():
 def test_grouped_block_shuffles_channels():
     block = build_block(BlockSpec("ir", 16, 16, 4, expansion=1, groups=2, shuffle=True)).eval()
     assert any(type(m).__name__ == "ChannelShuffle" for m in block.modules())
+
+
+def test_zero_init_residuals_starts_every_residual_block_as_the_identity():
+    """Training starts from identity residual blocks (what keeps short trainings' seeds from stalling)."""
+    from hwnas.search.blocks import InvertedResidual, zero_init_residuals
+
+    space = get_space("fbnet-cifar")
+    net = zero_init_residuals(build_network(space, ["k3_e6"] * 22)).train()
+    residual = [m for m in net.modules() if isinstance(m, InvertedResidual) and m.residual]
+    plain = [m for m in net.modules() if isinstance(m, InvertedResidual) and not m.residual]
+    assert residual and plain
+    x = torch.randn(4, residual[0].pw[0].in_channels, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(residual[0](x), x)
+        # a block without a residual keeps its ordinary initialisation (else it would output zeros)
+        assert all(float(m.pwl[1].weight.abs().min()) == 1.0 for m in plain)
+    # the output still depends on the input, and gradients reach the zeroed scales
+    loss = net(torch.randn(2, 3, 32, 32)).sum()
+    loss.backward()
+    assert float(residual[-1].pwl[1].weight.grad.abs().sum()) > 0

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hwnas.search.blocks import build_block
+from hwnas.search.blocks import build_block, zero_init_residuals
 from hwnas.search.space import InputError, SearchSpace
 from hwnas.search.supernet import Supernet
 
@@ -61,6 +61,7 @@ class FBNetSupernet(Supernet):
         self.stem = build_block(space.stem_block())
         self.layers = nn.ModuleList(MixedLayer([build_block(l.block(op)) for op in space.candidates]) for l in layers)
         self.head = nn.Sequential(*[build_block(s) for s in space.head_blocks(last.cout, last.block("skip").out_resolution)])
+        zero_init_residuals(self.layers)  # every candidate starts as the identity (see that function)
         # θ starts at zero: a uniform distribution, as in FBNet.
         self.theta = nn.Parameter(torch.zeros(len(layers), len(space.candidates)))
         self._weights: torch.Tensor | None = None
