@@ -280,7 +280,7 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
                weight_lr: float | None = None, arch_lr: float = 0.01, warmup_epochs: int = 2, seed: int = 0,
                batch_size: int = 32, micro_batch: int = 16, limit: int | None = None, candidates: int = 8,
                resume: bool = False, stop_after: int | None = None, paths: str | None = None, width_mult: float = 1.0,
-               threads: int | None = None,
+               threads: int | None = None, finalists: int = 0, finalist_epochs: int = 2,
                on_progress: Callable[[dict[str, Any]], None] | None = None) -> tuple["Run", dict[str, Any]]:
     """Run (or resume) a search; returns its `Run` and the result (complete or stopped, on every process).
 
@@ -291,6 +291,9 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
     the loss keeps the full-size networks' latency; the result is a full-size architecture.
     `threads`: torch's intra-op threads (None: this process's share of the cores the load
     average leaves free, or on `resume` the stopped run's count).
+    `finalists` K > 0: the K best candidates (meeting the target) are trained from scratch
+    for `finalist_epochs` on the search's own split and the best is shipped (FBNet's last
+    step); a complete search can be resumed with a new K to re-rank it.
     """
     from hwnas.search.build import build_supernet, default_paths
     from hwnas.search.data import load_data
@@ -305,7 +308,8 @@ def search_run(space: str, latency: "LatencyModel | PathLike", data: str = "digi
     paths = paths or default_paths(sp)
     cfg = SearchConfig(epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, micro_batch=micro_batch,
                        alpha=alpha, beta=beta, target_ms=target_ms, seed=seed, candidates=candidates,
-                       a_lr=arch_lr, w_lr=weight_lr, paths=paths, width_mult=width_mult)
+                       a_lr=arch_lr, w_lr=weight_lr, paths=paths, width_mult=width_mult, finalists=finalists,
+                       finalist_epochs=finalist_epochs)
     cfg.check(1)
     proxy = sp.scaled(width_mult)  # checked before anything loads: no channels left is a user error
     cost = load_cost(latency, sp)  # the full-size space's latency, whatever width the search trains

@@ -39,16 +39,15 @@ from __future__ import annotations
 import json
 import math
 import random
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from hwnas.search.bn import recalibrated_bn
 from hwnas.search.data import Data, normalize
 from hwnas.search.distributed import Dist
 from hwnas.search.rundir import Run
@@ -58,6 +57,10 @@ from hwnas.search.supernet import Supernet
 __all__ = ["SearchConfig", "latency_factor", "run_search", "temperature"]
 
 Progress = Callable[[dict[str, Any]], None]
+
+
+#: options that act only once the last epoch is done: a resumed (or complete) search may change them.
+AFTER_SEARCH = frozenset({"finalists", "finalist_epochs"})
 
 
 @dataclass
@@ -89,6 +92,10 @@ class SearchConfig:
     paths: str = "all"
     #: every width × this during the search (a CPU proxy); latency stays the full-size network's.
     width_mult: float = 1.0
+    #: candidates (meeting the target) trained from scratch at the end, the best shipped (0: none).
+    finalists: int = 0
+    #: epochs of each finalist's training (on the weight split, scored on the θ split).
+    finalist_epochs: int = 2
 
     @property
     def weight_lr(self) -> float:
@@ -115,6 +122,8 @@ class SearchConfig:
             raise InputError("`bn_recal_batches` and `eval_images` must not be negative")
         if self.paths not in ("all", "sampled"):
             raise InputError(f"`paths` must be all or sampled, got {self.paths!r}")
+        if self.finalists < 0 or self.finalist_epochs < 1:
+            raise InputError("`finalists` must not be negative and `finalist_epochs` must be at least 1")
         if not (self.width_mult > 0 and math.isfinite(self.width_mult)):
             raise InputError(f"`width_mult` must be a positive number, got {self.width_mult!r}")
 
@@ -236,7 +245,7 @@ class _Loop:
         net.eval()
         net.fix(arch)
         try:
-            with _recalibrated_bn(net, self._recal_batches()):
+            with recalibrated_bn(net, self._recal_batches()):
                 x_all, y_all = self.data.test_x, self.data.test_y
                 if limit:
                     x_all, y_all = x_all[:limit], y_all[:limit]
@@ -248,6 +257,32 @@ class _Loop:
             net.fix(None)
             net.train()
         return correct / max(1, len(y_all))
+
+    def train_finalist(self, arch: Any, i: int, k: int) -> float:
+        """Accuracy of `arch` trained from scratch on the weight split, scored on the θ split.
+
+        The recipe is `hwnas train`'s (SGD lr 0.05, cosine) at the search's batch size and
+        width; one seed for every finalist, so they differ only by architecture.  Neither
+        split is the test set, which stays for the user's own comparison.  The search's RNG
+        state is put back afterwards.
+        """
+        from hwnas.search.train import train_network
+
+        cfg, d = self.cfg, self.data
+        split = Data(d.name, d.train_x[self.w_idx], d.train_y[self.w_idx], d.train_x[self.a_idx],
+                     d.train_y[self.a_idx], d.num_classes)
+
+        def progress(ev: dict[str, Any]) -> None:
+            self.progress({"epoch": cfg.epochs - 1, "phase": f"finalist {i}/{k}", "step": ev["step"],
+                           "steps": ev["steps"], "ce": ev["loss"], "lat": self.net.predicted_ms(arch)})
+
+        state = _rng_state()
+        try:
+            _, result = train_network(self.net.space, arch, split, epochs=cfg.finalist_epochs,
+                                      batch_size=cfg.batch_size, seed=cfg.seed, progress=progress)
+        finally:
+            _set_rng_state(state)
+        return result["test_acc"]
 
     def _recal_batches(self) -> list[torch.Tensor]:
         """Fixed images for BN re-estimation: the weight split's first images (already shuffled by seed).
@@ -312,33 +347,6 @@ class _Loop:
         return int(ckpt["epoch"]), json.loads(ckpt["history"])
 
 
-@contextmanager
-def _recalibrated_bn(net: torch.nn.Module, batches: list[torch.Tensor]) -> Iterator[None]:
-    """Within the block, BatchNorm layers hold statistics re-estimated on `batches` for the
-    path an eval-mode forward runs; on exit every buffer and momentum is as it was."""
-    bns = [m for m in net.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
-    if not batches or not bns:
-        yield
-        return
-    saved = [({k: v.clone() for k, v in m.named_buffers(recurse=False)}, m.momentum) for m in bns]
-    try:
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the recalibration batches
-            m.train()
-        for x in batches:
-            net(x)  # the supernet stays in eval mode, so it runs the fixed path
-        for m in bns:
-            m.eval()
-        yield
-    finally:
-        for m, (buffers, momentum) in zip(bns, saved):
-            for k, v in buffers.items():
-                getattr(m, k).copy_(v)
-            m.momentum = momentum
-            m.train(net.training)
-
-
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A search checkpoint, loaded without executing code (weights_only=True)."""
     try:
@@ -350,7 +358,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _check_resume_config(ckpt: dict[str, Any], cfg: SearchConfig) -> None:
     saved = ckpt.get("config", {})
-    differ = [f.name for f in fields(cfg) if f.name in saved and saved[f.name] != getattr(cfg, f.name)]
+    differ = [f.name for f in fields(cfg) if f.name in saved and f.name not in AFTER_SEARCH
+              and saved[f.name] != getattr(cfg, f.name)]
     if differ:
         raise InputError("cannot resume: options differ from the stopped search: " + ", ".join(
             f"{k} (was {saved[k]!r}, now {getattr(cfg, k)!r})" for k in differ))
@@ -407,12 +416,14 @@ def run_search(net: Supernet, data: Data, cfg: SearchConfig, out: Path | Run, *,
         "val_acc": history[-1]["val_acc"] if history else None,
     }
     if dist.main and result["complete"]:
-        ranked = rank_candidates(net, cfg, loop.evaluate)
+        ranked = rank_candidates(net, cfg, loop.evaluate, loop.train_finalist)
         run.write_candidates(net.space.name, ranked)
-        if cfg.target_ms is not None:  # FBNet samples its final architectures from Pθ: ship the best that meets T
+        if cfg.target_ms is not None or cfg.finalists:  # FBNet samples its final architectures from Pθ
             best = ranked[0]
             result.update(argmax=result["arch"], arch=best["arch"], predicted_ms=best["predicted_ms"],
                           val_acc=best["short_eval_acc"], source=best["source"])
+            if "finalist_acc" in best:
+                result["finalist_acc"] = best["finalist_acc"]
         run.write_result(result)
     dist.barrier()
     return result

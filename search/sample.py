@@ -15,6 +15,12 @@ depends on how the supernet was trained:
 With a target, those predicted within ±5% of it come first, the best-scored
 ahead, and the rest follow closest first (so a search that met no target ships
 the nearest miss, not the best-scored one far from it).
+
+Finalists (`cfg.finalists` = K > 0): FBNet's own last step trains samples of Pθ
+from scratch and keeps the best.  The first K candidates of that order (those
+that meet the target, when one is set) are each trained from scratch by `train`,
+which scores them on data the search holds out from the weights (never the test
+set), and they are ranked by that score ahead of the rest.
 """
 
 from __future__ import annotations
@@ -28,11 +34,16 @@ from hwnas.search.supernet import Supernet
 __all__ = ["rank_candidates"]
 
 
-def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float]) -> list[dict[str, Any]]:
-    """Argmax plus `cfg.candidates` sampled architectures, deduplicated and ranked."""
+def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float],
+                    train: Callable[[Any, int, int], float] | None = None) -> list[dict[str, Any]]:
+    """Argmax plus `cfg.candidates` sampled architectures, deduplicated and ranked.
+
+    `train(arch, i, k)` scores finalist i of k by a training from scratch (see module doc).
+    """
     gen = torch.Generator().manual_seed(cfg.seed + 7919)
     archs = [("argmax", net.derive())] + [("sample", a) for a in net.sample(cfg.candidates, gen)]
     seen: dict[str, dict[str, Any]] = {}
+    objects: dict[int, Any] = {}  # id(row) -> the architecture itself, for training finalists
     for source, arch in archs:
         text = net.arch_to_json(arch)
         key = text if isinstance(text, str) else repr(text)
@@ -47,6 +58,7 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float]) -> 
             "short_eval_acc": evaluate(arch, limit=cfg.eval_images),
             "log_prob": net.log_prob(arch),
         }
+        objects[id(seen[key])] = arch
     target = getattr(cfg, "target_ms", None)
     by_prob = getattr(cfg, "paths", "all") == "all" and all(r["log_prob"] is not None for r in seen.values())
     for row in seen.values():
@@ -64,6 +76,15 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float]) -> 
         return (False, score(row), miss)
 
     ranked = sorted(seen.values(), key=order)
+    k = int(getattr(cfg, "finalists", 0) or 0)
+    if k > 0 and train is not None:
+        meets = [r for r in ranked if target is None or abs(r["predicted_ms"] - target) <= 0.05 * target]
+        finalists = (meets or ranked[:1])[:k]  # none meets the target: only the nearest miss is worth training
+        for i, row in enumerate(finalists, 1):
+            row["finalist_acc"] = float(train(objects[id(row)], i, len(finalists)))
+            row["ranked_by"] = "finalist_acc"
+        finalists = sorted(finalists, key=lambda r: -r["finalist_acc"])  # stable: ties keep the order above
+        ranked = finalists + [r for r in ranked if "finalist_acc" not in r]
     for i, row in enumerate(ranked, 1):
         row["rank"] = i
     return ranked

@@ -21,7 +21,8 @@ TINY = SearchSpace(name="tiny-test", input_resolution=8, stem_channels=8, stem_s
 
 
 def tiny_search(out: Path, epochs: int = 2, stop_after: int | None = None, resume: bool = False,
-                target_ms: float | None = None, limit: int = 160, seed: int = 0, paths: str = "all"):
+                target_ms: float | None = None, limit: int = 160, seed: int = 0, paths: str = "all",
+                finalists: int = 0):
     """A short search on the tiny space; returns (result, supernet)."""
     from hwnas.search.data import load_data
     from hwnas.search.distributed import setup
@@ -33,7 +34,8 @@ def tiny_search(out: Path, epochs: int = 2, stop_after: int | None = None, resum
     torch.set_num_threads(1)  # tiny convs: more threads only contend on a shared 2-core VM
     dist = setup()
     cfg = SearchConfig(epochs=epochs, warmup_epochs=1, batch_size=32, micro_batch=16, seed=seed,
-                       target_ms=target_ms, candidates=4, eval_images=64, paths=paths)
+                       target_ms=target_ms, candidates=4, eval_images=64, paths=paths, finalists=finalists,
+                       finalist_epochs=1)
     cost = mac_cost(TINY)  # before seeding: counting MACs builds modules, which draws random numbers
     seed_everything(seed)
     net = build_supernet(TINY, cost, paths=paths)

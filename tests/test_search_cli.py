@@ -53,6 +53,9 @@ def test_search_bad_data_and_low_target(cli, models, tmp_path):
     for flag in ("--arch-lr", "--weight-lr"):
         p = cli(*base, *QUICK, flag, "0")
         assert p.returncode == 2 and flag in p.stderr and "Traceback" not in p.stderr
+    p = cli(*base, *QUICK, "--finalists", "-1")
+    assert p.returncode == 2 and "finalists" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
 
 
 def test_bad_fashion_idx_and_empty_width_exit_2_and_write_nothing(cli, models, tmp_path):
@@ -99,6 +102,7 @@ def test_search_help_explains(cli):
     p = cli("search", "--help")
     assert p.returncode == 0 and "--target-ms" in p.stdout and "--resume" in p.stdout
     assert "--paths" in p.stdout and "--width-mult" in p.stdout and "fashion-mnist" in p.stdout
+    assert "--finalists" in p.stdout and "never the test set" in p.stdout
 
 
 @pytest.mark.slow

@@ -285,3 +285,74 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path, content):
     (tmp_path / "run" / "checkpoint.pt").write_bytes(content)
     with pytest.raises(InputError, match=r"cannot read checkpoint .*checkpoint\.pt: \S"):
         tiny_search(tmp_path / "run", epochs=3, resume=True)
+
+
+def test_finalists_trained_from_scratch_decide_among_those_that_meet_the_target():
+    from types import SimpleNamespace
+
+    from hwnas.search.sample import rank_candidates
+
+    ms = {"a": 1.30, "b": 1.02, "c": 0.97, "d": 0.99, "e": 0.60}  # target 1.0: b, c, d meet it
+    logp = {"a": -1.0, "b": -2.0, "c": -3.0, "d": -4.0, "e": -5.0}
+    scratch = {"b": 0.6, "c": 0.8, "d": 0.7}
+    trained: list[tuple[str, int, int]] = []
+
+    class Stub:
+        def derive(self):
+            return "a"
+
+        def sample(self, n, gen):
+            return ["b", "c", "d", "e"][:n]
+
+        def arch_to_json(self, arch):
+            return arch
+
+        def predicted_ms(self, arch):
+            return ms[arch]
+
+        def log_prob(self, arch):
+            return logp[arch]
+
+    def train(arch, i, k):
+        trained.append((arch, i, k))
+        return scratch[arch]
+
+    cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0, paths="all", finalists=2)
+    ranked = rank_candidates(Stub(), cfg, lambda arch, limit: 0.1, train)
+    # the two most probable that meet the target are trained; the better one ships; the rest keep their order
+    assert trained == [("b", 1, 2), ("c", 2, 2)]
+    assert [r["arch"] for r in ranked] == ["c", "b", "d", "a", "e"]
+    assert [r["ranked_by"] for r in ranked] == ["finalist_acc", "finalist_acc", "log_prob", "log_prob", "log_prob"]
+    assert ranked[0]["finalist_acc"] == 0.8 and "finalist_acc" not in ranked[2]
+    # none meets the target: only the nearest miss is worth a training
+    trained.clear()
+    ms.update(b=1.5, c=1.6, d=1.7)
+    scratch["a"] = 0.5
+    ranked = rank_candidates(Stub(), cfg, lambda arch, limit: 0.1, train)
+    assert [t[0] for t in trained] == ["a"] and ranked[0]["arch"] == "a"
+
+
+def test_a_search_with_finalists_ships_the_best_trained_and_a_complete_search_can_be_reranked(tmp_path):
+    result, _ = tiny_search(tmp_path / "f", epochs=2, finalists=3)
+    ranked = json.loads((tmp_path / "f" / "candidates.json").read_text())["candidates"]
+    finalists = [r for r in ranked if r["ranked_by"] == "finalist_acc"]
+    assert 1 <= len(finalists) <= 3 and finalists == ranked[:len(finalists)]
+    assert [r["finalist_acc"] for r in finalists] == sorted((r["finalist_acc"] for r in finalists), reverse=True)
+    assert result["arch"] == ranked[0]["arch"] and result["finalist_acc"] == ranked[0]["finalist_acc"]
+    # same seed, same finalists: the same architecture (training from scratch is seeded too)
+    again, _ = tiny_search(tmp_path / "g", epochs=2, finalists=3)
+    assert again["arch"] == result["arch"] and again["finalist_acc"] == result["finalist_acc"]
+    # a complete search resumed with another K re-ranks; any option that shaped the search is still refused
+    rerank, _ = tiny_search(tmp_path / "f", epochs=2, finalists=1, resume=True)
+    reranked = json.loads((tmp_path / "f" / "candidates.json").read_text())["candidates"]
+    assert [r["ranked_by"] for r in reranked].count("finalist_acc") == 1
+    assert rerank["arch"] == max(ranked, key=lambda r: r["log_prob"])["arch"] == reranked[0]["arch"]
+    with pytest.raises(InputError, match="options differ"):
+        tiny_search(tmp_path / "f", epochs=2, finalists=1, resume=True, seed=1)
+
+
+def test_negative_finalists_are_refused():
+    with pytest.raises(InputError, match="finalists"):
+        SearchConfig(finalists=-1).check()
+    with pytest.raises(InputError, match="finalist_epochs"):
+        SearchConfig(finalist_epochs=0).check()

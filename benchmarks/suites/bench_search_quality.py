@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--search-epochs", type=int, default=6)
     ap.add_argument("--arch-lr", type=float, default=0.1, help="θ's Adam lr: few θ steps need more than 0.01.")
     ap.add_argument("--weight-lr", type=float, default=0.03, help="Weights' SGD lr: a short search needs more than 0.0125.")
+    ap.add_argument("--finalists", type=int, default=0,
+                    help="hwnas search --finalists (fashion): candidates trained from scratch before one is shipped.")
+    ap.add_argument("--finalist-epochs", type=int, default=2, help="hwnas search --finalist-epochs (fashion).")
     ap.add_argument("--train-limit", type=int, default=768, help="Training images for training from scratch.")
     ap.add_argument("--train-epochs", type=int, default=5)
     ap.add_argument("--random", type=int, default=20, help="Random architectures of matched measured latency.")

@@ -62,7 +62,8 @@ def search_fashion(work: Path, name: str, model: str, target: float, args: argpa
              "--micro-batch", str(args.search_batch),
              "--arch-lr", str(args.arch_lr), "--weight-lr", str(args.weight_lr), "--target-ms", f"{target:.6g}",
              "--paths", args.paths, "--width-mult", f"{args.width_mult:g}", "--threads", str(args.threads),
-             "--candidates", "16", "--seed", str(args.seed), "--out", str(out), "--json", *resume)
+             "--candidates", "16", "--seed", str(args.seed), "--finalists", str(args.finalists),
+             "--finalist-epochs", str(args.finalist_epochs), "--out", str(out), "--json", *resume)
     return json.loads((out / "arch.json").read_text())
 
 

@@ -56,6 +56,11 @@ def search_cmd(
                                         "FBNet's soft mixture of every candidate, which trained better per CPU-second."),
     width_mult: float = typer.Option(1.0, "--width-mult", help=WIDTH_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help=THREADS_HELP),
+    finalists: int = typer.Option(0, "--finalists", help="Train the K best candidates that meet the target from "
+                                  "scratch (--finalist-epochs, on the search's own 80/20 split, never the test set) and "
+                                  "ship the most accurate, as FBNet trains samples of Pθ. Resume a complete search "
+                                  "with a new K to re-rank it."),
+    finalist_epochs: int = typer.Option(2, "--finalist-epochs", help="Epochs of each finalist's training."),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", hidden=True, help="Stop after this many epochs (to resume later)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -76,7 +81,8 @@ def search_cmd(
                                      beta=beta, weight_lr=weight_lr, arch_lr=arch_lr, warmup_epochs=warmup_epochs,
                                      seed=seed, batch_size=batch_size, micro_batch=micro_batch, limit=limit,
                                      candidates=candidates, resume=resume, stop_after=stop_after, paths=paths,
-                                     width_mult=width_mult, threads=threads, on_progress=progress)
+                                     width_mult=width_mult, threads=threads, finalists=finalists,
+                                     finalist_epochs=finalist_epochs, on_progress=progress)
     if not result.pop("main_process"):
         return
     if as_json:
@@ -90,6 +96,9 @@ def search_cmd(
     target = f" (target {target_ms:g} ms)" if target_ms else ""
     console.print(f"predicted latency on {result['device']}: [bold]{result['predicted_ms']:.4g} ms[/]{target}; "
                   f"fastest possible {result['min_ms']:.4g} ms; val acc {result['val_acc']:.3f}", highlight=False)
+    if "finalist_acc" in result:
+        console.print(f"finalists trained from scratch: the shipped one scored {result['finalist_acc']:.3f} on the "
+                      "search's held-out split", highlight=False)
     proxy = f", searched at width x{result['width_mult']:g}" if result.get("width_mult", 1) != 1 else ""
     console.print(f"{result.get('paths', 'all')} paths{proxy}, {result.get('threads') or 'default'} threads; "
                   f"wrote {out}/arch.json, history.json, candidates.json, checkpoint.pt", highlight=False)
