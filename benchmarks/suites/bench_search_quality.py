@@ -33,7 +33,9 @@ what is done (a crash loses only the step it was in).
         [--store demo-out/hwnas.db] [--limit 512] [--search-epochs 6] [--train-epochs 5]
     .venv/bin/python -m benchmarks.suites.bench_search_quality --part cost --work bench-search-out
     .venv/bin/python -m benchmarks.suites.bench_search_quality --part fashion --work bench-search-out \\
-        --limit 4000 --search-epochs 4 --width-mult 0.5 --train-limit 4000 --train-epochs 3 --seeds 3 --random 20
+        --paths all --width-mult 0.5 --threads 1 --jobs 2 --limit 2000 --search-epochs 8 --search-batch 32 \\
+        --finalists 8 --train-limit 2000 --train-epochs 2 --train-batch 32 --train-lr 0.05 --test-limit 2000 \\
+        --seeds 3 --random 20 --max-measured 400      # the race in RESULTS.md (~70 min on 2 idle cores)
 """
 
 from __future__ import annotations

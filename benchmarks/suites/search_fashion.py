@@ -5,7 +5,7 @@ Part of bench_search_quality (`--part fashion`).  On `cpu:onnxruntime?threads=1`
 1. Two latency targets: the 30th and 70th percentile of 200 random
    architectures' predicted latency.
 2. At each target, `hwnas search --data fashion-mnist --target-ms T` (the
-   path mode and width proxy given), then the result's latency *measured*.
+   path mode, width proxy and `--finalists` given), then the result's latency *measured*.
 3. `--random` random architectures whose measured latency lies within ±5% of
    the searched one's (bench_search_quality.matched_random).
 4. Every architecture trained from scratch with the same recipe (`--width-mult`,
