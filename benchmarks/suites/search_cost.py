@@ -219,3 +219,54 @@ def supernet_per_cpu(steps_all: int = 120, lr: float = 0.1, batch: int = 32) -> 
         out[paths] = {"steps": len(accs), "cpu_s": cpu, "train_acc_last40": statistics.fmean(accs[-40:]),
                       "held_out_acc_sampled_forwards": held}
     return out
+
+
+#: candidate sets of `path_sharing`: one fixed network, then more and more candidates per layer.
+SHARING_SETS = (("k3_e3",), ("k3_e3", "k5_e3"), ("k3_e3", "skip"),
+                ("k3_e1", "k3_e3", "k3_e6", "k5_e1", "k5_e3", "k5_e6"))
+
+
+def path_sharing(data_spec: str = "fashion-mnist", images: int = 1600, epochs: int = 2, lr: float = 0.03,
+                 batch: int = 32, width_mult: float = 0.5) -> dict[str, list[float]]:
+    """Why single-path supernets train slowly: uniform path sampling over ever larger candidate sets.
+
+    fbnet-cifar at `width_mult`, each layer's candidate drawn uniformly from the set at every step
+    (θ pinned so the Gumbel sample is uniform over the set); per set, the training accuracy of the
+    last 25 steps of each epoch.  One candidate is a plain network.
+    """
+    from hwnas.search.data import load_data, normalize
+
+    torch.set_num_threads(1)
+    space = get_space("fbnet-cifar").scaled(width_mult)
+    data = load_data(data_spec, space.input_resolution)
+    x_all, y_all = data.train_x[:images], data.train_y[:images]
+    if data.num_classes != space.num_classes:
+        space = space.with_options(num_classes=data.num_classes)
+    cost = mac_cost(space)  # weights only train here; the supernet just needs a cost to hold
+    out: dict[str, list[float]] = {}
+    for allowed in SHARING_SETS:
+        torch.manual_seed(0)
+        net = build_supernet(space, cost, tau=5.0, paths="sampled").train()
+        with torch.no_grad():
+            net.theta[:, [op not in allowed for op in space.candidates]] = -1e4
+        opt = torch.optim.SGD(net.weight_parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
+        accs: list[float] = []
+        per_epoch = []
+        for _ in range(epochs):
+            order = torch.randperm(len(y_all))
+            for i in range(0, len(y_all) - batch + 1, batch):
+                idx = order[i:i + batch]
+                logits = net(normalize(x_all[idx]))
+                loss = F.cross_entropy(logits, y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                accs.append(float((logits.argmax(1) == y_all[idx]).float().mean()))
+            per_epoch.append(statistics.fmean(accs[-25:]))
+        out[",".join(allowed)] = per_epoch
+    return out
+
+
+if __name__ == "__main__":  # python -m benchmarks.suites.search_cost  (the path-sharing table of RESULTS.md)
+    for name, accs in path_sharing().items():
+        print(f"| {name} | " + " | ".join(f"{a:.2f}" for a in accs) + " |")
