@@ -70,6 +70,21 @@ def test_baseline_is_a_random_architecture_near_the_searched_latency(tmp_path):
     assert written["arch"] == record["arch"] and written["arch"] != "-".join(["k3_e3"] * 22)
     assert "random baseline" in written["source"] and record["predicted_ms"] > 0
 
+    # A search that skipped most layers lies far below uniform random networks' latencies; the
+    # baseline pool spreads over depth, so a random network of that latency is still found.
+    from hwnas.latency_models.io import load_model
+    from hwnas.profiler.enumerate import random_archs
+
+    space = get_space(SPACE)
+    model = load_model(tmp_path / "m.json")
+    shallow = ["skip"] * 16 + ["k3_e1"] * 6
+    target = float(model.predict_networks(space, [tuple(shallow)])[0])
+    (run / "arch.json").write_text(json.dumps({"space": SPACE, "arch": "-".join(shallow), "predicted_ms": target}))
+    uniform = model.predict_networks(space, random_archs(space, 300))
+    assert min(uniform) > 1.1 * target  # uniform random networks cannot match it
+    record = pick_baseline(run, tmp_path / "m.json", tmp_path / "base2")
+    assert abs(record["predicted_ms"] / target - 1) < 0.05 and record["arch"] != "-".join(shallow)
+
 
 def test_quick_mode_does_less_work_than_the_full_demo():
     quick, full = Settings.for_mode(True), Settings.for_mode(False)
