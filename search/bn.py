@@ -25,6 +25,7 @@ __all__ = ["batchnorms", "precise_bn", "recalibrated_bn"]
 
 
 def batchnorms(net: nn.Module) -> list[_BatchNorm]:
+    """The BatchNorm layers that keep running statistics (the ones an eval-mode forward reads)."""
     return [m for m in net.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 

@@ -31,7 +31,10 @@ import torch
 
 from hwnas.search.supernet import Supernet
 
-__all__ = ["rank_candidates"]
+__all__ = ["rank_candidates", "TOLERANCE"]
+
+#: a candidate predicted within this fraction of the target meets it.
+TOLERANCE = 0.05
 
 
 def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float],
@@ -43,13 +46,14 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float],
     gen = torch.Generator().manual_seed(cfg.seed + 7919)
     archs = [("argmax", net.derive())] + [("sample", a) for a in net.sample(cfg.candidates, gen)]
     seen: dict[str, dict[str, Any]] = {}
-    objects: dict[int, Any] = {}  # id(row) -> the architecture itself, for training finalists
+    objects: dict[str, Any] = {}  # the architectures themselves, for training finalists
     for source, arch in archs:
         text = net.arch_to_json(arch)
         key = text if isinstance(text, str) else repr(text)
         if key in seen:
             seen[key]["count"] += 1
             continue
+        objects[key] = arch
         seen[key] = {
             "arch": text,
             "source": source,
@@ -58,7 +62,6 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float],
             "short_eval_acc": evaluate(arch, limit=cfg.eval_images),
             "log_prob": net.log_prob(arch),
         }
-        objects[id(seen[key])] = arch
     target = getattr(cfg, "target_ms", None)
     by_prob = getattr(cfg, "paths", "all") == "all" and all(r["log_prob"] is not None for r in seen.values())
     for row in seen.values():
@@ -67,24 +70,29 @@ def rank_candidates(net: Supernet, cfg: Any, evaluate: Callable[..., float],
     def score(row: dict[str, Any]) -> float:
         return -row["log_prob"] if by_prob else -round(row["short_eval_acc"], 3)
 
-    def order(row: dict[str, Any]) -> tuple:
+    def meets(row: dict[str, Any]) -> bool:
+        return target is None or abs(row["predicted_ms"] - target) <= TOLERANCE * target
+
+    def order(key: str) -> tuple:
+        row = seen[key]
         if target is None:
             return (False, score(row), row["predicted_ms"])
         miss = abs(row["predicted_ms"] - target)
-        if miss > 0.05 * target:  # none of these meets the target: the closest is the best of them
+        if not meets(row):  # none of these meets the target: the closest is the best of them
             return (True, miss, score(row))
         return (False, score(row), miss)
 
-    ranked = sorted(seen.values(), key=order)
+    keys = sorted(seen, key=order)
     k = int(getattr(cfg, "finalists", 0) or 0)
     if k > 0 and train is not None:
-        meets = [r for r in ranked if target is None or abs(r["predicted_ms"] - target) <= 0.05 * target]
-        finalists = (meets or ranked[:1])[:k]  # none meets the target: only the nearest miss is worth training
-        for i, row in enumerate(finalists, 1):
-            row["finalist_acc"] = float(train(objects[id(row)], i, len(finalists)))
-            row["ranked_by"] = "finalist_acc"
-        finalists = sorted(finalists, key=lambda r: -r["finalist_acc"])  # stable: ties keep the order above
-        ranked = finalists + [r for r in ranked if "finalist_acc" not in r]
+        # none meets the target: only the nearest miss is worth training
+        finalists = ([key for key in keys if meets(seen[key])] or keys[:1])[:k]
+        for i, key in enumerate(finalists, 1):
+            seen[key]["finalist_acc"] = float(train(objects[key], i, len(finalists)))
+            seen[key]["ranked_by"] = "finalist_acc"
+        finalists.sort(key=lambda key: -seen[key]["finalist_acc"])  # stable: ties keep the order above
+        keys = finalists + [key for key in keys if key not in finalists]
+    ranked = [seen[key] for key in keys]
     for i, row in enumerate(ranked, 1):
         row["rank"] = i
     return ranked

@@ -135,3 +135,17 @@ def test_quick_demo_runs_the_whole_loop_and_ends_with_the_report(cli, tmp_path):
     assert "Search results" in page and re.search(r'<img src="data:image/png;base64,[^"]+" alt="scatter: accuracy', page)
     assert (out / "cpu.latency.json").is_file() and (out / "runs" / "cpu-onnxruntime" / "arch.json").is_file()
     assert Path(out / "demo.log").read_text().count("$ hwnas ") >= 6
+
+
+def test_random_depth_archs_are_valid_in_every_space_and_spread_over_depth():
+    from hwnas.commands.demo import random_depth_archs
+    from hwnas.search.space import get_space, list_spaces
+
+    for name in list_spaces():
+        space = get_space(name)
+        archs = random_depth_archs(space, 40, seed=1)
+        assert len(archs) == 40 and all(space.check_arch(a) is not None for a in archs)
+        assert random_depth_archs(space, 40, seed=1) == archs  # one seed, one pool
+    cifar = get_space(SPACE)
+    skips = [list(a).count("skip") for a in random_depth_archs(cifar, 200, seed=0)]
+    assert min(skips) <= 2 and max(skips) >= 18  # uniform choices would give ~2-5 skips of 22

@@ -171,6 +171,28 @@ def test_a_target_ships_the_best_ranked_sampled_architecture(tmp_path):
     assert result["argmax"] == net.arch_to_json(net.derive())
 
 
+def _stub_net(ms: dict, logp: dict, samples: list):
+    """A supernet stand-in for rank_candidates: argmax "a", then `samples`; latency and log Pθ from the dicts."""
+
+    class Stub:
+        def derive(self):
+            return "a"
+
+        def sample(self, n, gen):
+            return samples[:n]
+
+        def arch_to_json(self, arch):
+            return arch
+
+        def predicted_ms(self, arch):
+            return ms[arch]
+
+        def log_prob(self, arch):
+            return logp[arch]
+
+    return Stub
+
+
 @pytest.mark.parametrize("paths", ["sampled", "all"])
 def test_ranking_puts_candidates_that_meet_the_target_first(paths):
     from types import SimpleNamespace
@@ -181,21 +203,7 @@ def test_ranking_puts_candidates_that_meet_the_target_first(paths):
     acc = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.95}
     logp = {"a": -1.0, "b": -2.0, "c": -3.0, "d": -4.0}
 
-    class Stub:
-        def derive(self):
-            return "a"
-
-        def sample(self, n, gen):
-            return ["b", "c", "d", "b"][:n]
-
-        def arch_to_json(self, arch):
-            return arch
-
-        def predicted_ms(self, arch):
-            return ms[arch]
-
-        def log_prob(self, arch):
-            return logp[arch]
+    Stub = _stub_net(ms, logp, ["b", "c", "d", "b"])
 
     cfg = SimpleNamespace(seed=0, candidates=4, eval_images=8, target_ms=1.0, paths=paths)
     ranked = rank_candidates(Stub(), cfg, lambda arch, limit: acc[arch])
@@ -297,21 +305,7 @@ def test_finalists_trained_from_scratch_decide_among_those_that_meet_the_target(
     scratch = {"b": 0.6, "c": 0.8, "d": 0.7}
     trained: list[tuple[str, int, int]] = []
 
-    class Stub:
-        def derive(self):
-            return "a"
-
-        def sample(self, n, gen):
-            return ["b", "c", "d", "e"][:n]
-
-        def arch_to_json(self, arch):
-            return arch
-
-        def predicted_ms(self, arch):
-            return ms[arch]
-
-        def log_prob(self, arch):
-            return logp[arch]
+    Stub = _stub_net(ms, logp, ["b", "c", "d", "e"])
 
     def train(arch, i, k):
         trained.append((arch, i, k))

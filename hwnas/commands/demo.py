@@ -122,11 +122,12 @@ def random_depth_archs(space: Any, n: int, seed: int = 0) -> list[Any]:
     narrow band; a search without a target often lands far below it (the demo's skipped 14
     of 22 layers, 0.30 ms predicted, where the fastest of 300 uniform ones was 0.41 ms).
     Drawing the skip share first spreads random networks over every depth, so one of
-    matched latency exists.  Spaces without `skip` get uniform ones.
+    matched latency exists.  Other spaces (FBNetV2's architectures are not one op per layer, or
+    no `skip`) get uniform ones.
     """
     from hwnas.profiler.enumerate import random_archs
 
-    if "skip" not in getattr(space, "candidates", ()):
+    if space.family != "fbnet" or "skip" not in space.candidates:
         return random_archs(space, n, seed=seed)
     rng = random.Random(seed)
     others = [c for c in space.candidates if c != "skip"]
