@@ -1,15 +1,17 @@
 """Measure the transfer benchmark's zoo: random fbnet-cifar networks timed end to end on this host's runtimes.
 
-    python -m benchmarks.suites.make_transfer_zoo [--many 1200] [--few 120] [--rounds 4] [--two-threads]
+    python -m benchmarks.suites.make_transfer_zoo [--space fbnet-cifar] [--many 1200] [--few 120] [--rounds 8] [--two-threads]
+    python -m benchmarks.suites.make_transfer_zoo --space fbnet --many 300 --few 120 --rounds 4
 
-Writes benchmarks/data/transfer_zoo.csv, one row per (device, network, round): columns
+Writes benchmarks/data/transfer_zoo.csv (fbnet-cifar; transfer_zoo_fbnet.csv for fbnet, whose
+224x224 networks take tens of ms), one row per (device, network, round): columns
 device, arch, round, median_ms (the median of the round's timed runs), min_ms.  It appends
 and resumes: rows already there are not measured again.  The networks are the same seeded
 random architectures on every device, the first `--few` of the `--many`.
 
 The protocol is the profiler's (issue 17): every network is timed once per round, the
 rounds are interleaved and each is shuffled, and a network's latency is the fastest of its
-round medians (foreign work only slows a device).  Timed once in a row, as the first zoos
+round medians (foreign work only slows a device; `bench_transfer._fastest` combines the rounds).  Timed once in a row, as the first zoos
 were, a network's figure carried whatever the machine did in that second: two passes over
 the same eager networks ranked them alike at only ρ 0.73 on a quiet VM.  Interleaved
 rounds put a noisy second into one round of four, and the fastest round discards it
@@ -24,8 +26,8 @@ time of two threads is not a latency) are timed in wall time, and only with `--t
 on a quiet machine.  LiteRT is left out (~50 s of conversion a network here).
 
 Devices: torch eager (the module called from Python: its per-layer launch cost is what a
-GPU's looks like) on `--many` networks; ONNX Runtime and TorchScript (traced, frozen) on
-`--few` (their ONNX and TorchScript artifacts are cached by the network's text).  Derived
+GPU's looks like) on `--many` networks; ONNX Runtime (also pinned to core 1) and TorchScript
+(traced, frozen) on `--few` (their ONNX and TorchScript artifacts are cached by the network's text).  Derived
 devices (coarse whole-ms timings, outliers) are made from these by
 `benchmarks.suites.bench_transfer`, not measured.
 """
@@ -51,6 +53,7 @@ from hwnas.search.blocks import build_network
 from hwnas.search.space import get_space
 
 ZOO = Path(__file__).resolve().parents[1] / "data" / "transfer_zoo.csv"
+ZOOS = {"fbnet-cifar": ZOO, "fbnet": ZOO.with_name("transfer_zoo_fbnet.csv")}
 COLUMNS = ["device", "arch", "round", "median_ms", "min_ms"]
 EAGER = "torch-eager?threads=1"
 
@@ -86,14 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--many", type=int, default=1200, help="networks timed on torch eager")
     ap.add_argument("--few", type=int, default=120, help="networks timed on ONNX Runtime and TorchScript")
-    ap.add_argument("--rounds", type=int, default=4, help="interleaved, shuffled rounds per device (even: split-half retest)")
+    ap.add_argument("--space", choices=sorted(ZOOS), default="fbnet-cifar")
+    ap.add_argument("--rounds", type=int, default=8, help="interleaved, shuffled rounds per device (even: split-half retest)")
     ap.add_argument("--eager-runs", type=int, default=16, help="timed runs of torch eager per round")
     ap.add_argument("--runs", type=int, default=20, help="timed runs of ONNX Runtime and TorchScript per round")
-    ap.add_argument("--out", type=Path, default=ZOO)
+    ap.add_argument("--out", type=Path, default=None, help="default: the space's zoo under benchmarks/data")
     ap.add_argument("--two-threads", action="store_true",
                     help="also ONNX Runtime with 2 threads, in wall time (a quiet machine only: wall time is the latency)")
     args = ap.parse_args(argv)
-    space = get_space("fbnet-cifar")
+    args.out = args.out or ZOOS[args.space]
+    space = get_space(args.space)
     archs = [(arch_text(space, a), a) for a in random_archs(space, args.many, seed=16)]
     done: set[tuple[str, str, int]] = set()
     if args.out.is_file():
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     new = not args.out.is_file()
     torch.set_num_threads(1)
     plan = [(EAGER, args.many, args.eager_runs), ("cpu:onnxruntime?threads=1", args.few, args.runs),
-            ("cpu:torch?threads=1", args.few, args.runs)]
+            ("cpu:torch?threads=1", args.few, args.runs), ("cpu:onnxruntime?threads=1&cores=1", args.few, args.runs)]
     if args.two_threads:
         plan.append(("cpu:onnxruntime?threads=2", args.few, args.runs))
     todo = [(r, dev, i) for r in range(args.rounds) for dev, count, _ in plan for i in range(count)
