@@ -276,6 +276,44 @@ def test_a_misleading_prior_is_dropped_for_macs_when_a_line_in_macs_fits_better(
     assert np.mean(ours) >= np.mean(line) - 0.01, (ours, line)
 
 
+def test_a_macs_bound_prior_does_not_spoil_ten_timings_of_a_launch_bound_device(cifar):
+    """Issue 16's GPU complaint, on bench_transfer's synthetic zoo: its MACs-bound CPU as the prior of
+    its launch-bound GPU, ten random timings.  The `scale` regime's leave-one-out scored the unbounded
+    2.5·prior − 1.5·MACs (2.4%) while the bounded 1.0·prior it ships erred 11% on held-out networks;
+    the blend leaned on it: ρ 0.715 against the no-prior fit's 0.881 (means of five draws)."""
+    from benchmarks.suites import bench_transfer, transfer_synth
+
+    zoo = transfer_synth.synthetic_zoo(cifar)
+    prior = bench_transfer.prior_model(zoo["s-cpu"], "s-cpu")
+    archs, y = list(zoo["s-gpu"]["arch"]), zoo["s-gpu"]["latency_ms"].to_numpy()
+    with_prior, without = [], []
+    for draw in range(5):
+        perm = np.random.default_rng(1000 * draw + 10).permutation(len(archs))
+        te, tr = perm[:200], perm[200:210]
+        a_tr, a_te = [archs[i] for i in tr], [archs[i] for i in te]
+        with_prior.append(metrics.spearman(NetworkTransfer(cifar, prior).fit(a_tr, y[tr]).predict(a_te), y[te]))
+        without.append(metrics.spearman(NetworkTransfer(cifar).fit(a_tr, y[tr]).predict(a_te), y[te]))
+    assert np.mean(with_prior) >= np.mean(without) - 0.01, (with_prior, without)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n=st.integers(6, 30), regime=st.sampled_from(["scale", "affine", "launch"]))
+def test_each_regimes_leave_one_out_error_is_that_of_the_model_it_ships(cifar, seed, n, regime):
+    """Leave-one-out error is never below the training error of the same fit, so a regime whose
+    cross-validated error undercuts what its shipped (bounded) coefficients do on their own timings
+    is scoring another model.  Timings of a launch-bound device under a MACs-bound prior make the
+    unbounded fit want a negative MACs weight, which the bounds forbid."""
+    from benchmarks.suites import bench_transfer, transfer_synth
+
+    zoo = transfer_synth.synthetic_zoo(cifar)
+    prior = bench_transfer.prior_model(zoo["s-cpu"], "s-cpu")
+    frame = zoo["s-gpu"].sample(n=n, random_state=seed)
+    archs, y = list(frame["arch"]), frame["latency_ms"].to_numpy()
+    fit = NetworkTransfer(cifar, prior, regimes=(regime,)).fit(archs, y)
+    train = metrics.rmspe(fit.predict(archs), y)
+    assert fit.report_[regime]["cv_rmspe"] >= train - 1e-6, (fit.report_[regime]["cv_rmspe"], train)
+
+
 def test_a_regime_that_predicts_a_negative_network_is_never_chosen(cifar):
     """bench_transfer's synthetic GPU as the prior of its table-sum accelerator, 50 timings.  Before
     this guard the per-layer regime fitted them by cancelling huge terms, and predicted held-out

@@ -31,8 +31,9 @@ def zoo():
 
 
 def test_eager_target_from_onnxruntime_prior_at_n10_ranks_at_least_as_well_as_no_prior_and_scaled_prior(zoo):
-    """Issue 16's must-show.  On the interleaved-rounds zoo (2026-12-07, quiet VM): hwnas 0.904,
-    no prior 0.896, the scaled prior 0.892 (means of 5 draws).  It was a strict xfail while the
+    """Issue 16's must-show.  On the eight-round zoo (2026-12-07, quiet VM): hwnas 0.939, no prior
+    0.934, the scaled prior 0.927 (means of 5 draws; 0.904 / 0.896 / 0.892 on the four-round zoo,
+    whose eager timings repeated at split-half ρ 0.85 against 0.91 now).  It was a strict xfail while the
     transfer's `macs` regime (the prior left out) lacked the launched-block count that the no-prior
     fit has: eager's cost is mostly per launched layer."""
     ort, eager = zoo
