@@ -7,10 +7,11 @@ The URI grammar lives in `hwnas.devices.uri`, the adapter registry in
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from hwnas.devices.uri import DeviceURI, parse_cores, parse_uri  # noqa: F401  (re-exported)
 from hwnas.search.space import InputError
@@ -123,6 +124,16 @@ class Device(abc.ABC):
     def thermal(self) -> dict[str, Any] | None:
         """Thermal state now (temperatures in °C, `throttled` flag), or None where unknown."""
         return None
+
+    def keep_prepared(self) -> ContextManager[None]:
+        """Within: artifacts measured by key stay loaded, so a profile's later passes skip export,
+        load and most of the warm-up.  Devices that cannot keep them (or keep them anyway, as the
+        ADB runner's interpreter cache does) do nothing."""
+        return contextlib.nullcontext()
+
+    def has_prepared(self, key: str | None) -> bool:
+        """Whether `measure(None, shape, key)` would run an artifact kept by `keep_prepared`."""
+        return False
 
     @property
     def identity(self) -> str:

@@ -13,10 +13,12 @@ sched_setaffinity for the duration of a measurement, then restores it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.metadata
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Sequence
@@ -34,6 +36,12 @@ __all__ = ["Prepared", "LocalDevice", "OnnxRuntimeCPU", "TorchCPU", "LiteRTCPU",
 
 #: The CPU runtimes `hwnas devices` lists, in order.
 LOCAL_RUNTIMES = ("onnxruntime", "torch", "litert")
+#: Model-file bytes `keep_prepared` keeps loaded (every fbnet-cifar block and network is a few MB
+#: at most; on ImageNet-size spaces only the most recent networks stay).
+KEEP_BYTES = 256 * 2**20
+#: Warm-up runs of an artifact kept loaded from an earlier pass: its session is warm already,
+#: only the caches the other items used since need refilling.
+REWARM = 2
 
 _NP_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
@@ -104,6 +112,14 @@ def model_inputs(declared: Sequence[tuple[str, Sequence[Any], Any]], input_shape
     return arrays
 
 
+def _footprint(prepared: Prepared, artifact: Artifact) -> int:
+    """Bytes a kept artifact holds, roughly: its model file, else its module's parameters and buffers."""
+    if prepared.path is not None and prepared.path.is_file():
+        return prepared.path.stat().st_size
+    tensors = [*artifact.module.parameters(), *artifact.module.buffers()] if hasattr(artifact.module, "parameters") else []
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def _fmt(shape: Sequence[Any]) -> str:
     return ",".join(str(d) for d in shape)
 
@@ -143,6 +159,7 @@ class LocalDevice(Device):
                                   f"(this process may use {_fmt(sorted(usable))})")
         self.policy = Policy.from_uri(uri)
         self._info: dict[str, Any] | None = None
+        self._kept: OrderedDict[str, tuple[Prepared, int]] | None = None  # see keep_prepared
 
     # --- what the device is -------------------------------------------------------
     def runtime_version(self) -> str:
@@ -179,14 +196,48 @@ class LocalDevice(Device):
                                   f"({_first_line(exc)})") from None
         return self._load_module(artifact.module, tuple(artifact.input_shape), artifact.key)
 
+    @contextlib.contextmanager
+    def keep_prepared(self, budget_bytes: int = KEEP_BYTES) -> Iterator[None]:
+        """Within: prepared artifacts stay loaded by key, least recently used first out beyond
+        `budget_bytes` of model files, and a kept one is re-warmed with `REWARM` runs.
+
+        Why: a steady profile times every item two or more times; loading a session, exporting
+        (a cache lookup) and building the module again for each pass cost as much as timing a
+        small block.  Kept sessions hold memory, hence the budget.
+        """
+        self._kept, self._kept_budget = OrderedDict(), budget_bytes
+        try:
+            yield
+        finally:
+            self._kept = None
+
+    def has_prepared(self, key: str | None) -> bool:
+        return self._kept is not None and key is not None and key in self._kept
+
+    def _load_or_kept(self, artifact: Artifact) -> tuple[Prepared, bool]:
+        """(prepared artifact, whether it was kept from an earlier measurement)."""
+        kept = self._kept
+        if kept is not None and artifact.key in kept:
+            kept.move_to_end(artifact.key)
+            return kept[artifact.key][0], True
+        if artifact.module is None and artifact.path is None:
+            raise DeviceError(f"device {self.uri}: {artifact.key} is no longer kept; pass its module")
+        prepared = self.prepare(artifact)
+        if kept is not None and artifact.key is not None:
+            kept[artifact.key] = (prepared, _footprint(prepared, artifact))
+            while sum(b for _, b in kept.values()) > self._kept_budget and len(kept) > 1:
+                kept.popitem(last=False)
+        return prepared, False
+
     def measure(self, module_or_file: Any, input_shape: tuple[int, ...] | None = None,
                 key: str | None = None) -> Measurement:
         artifact = Artifact.of(module_or_file, input_shape, key)
         with pinned(self.cores), self._threads():
-            prepared = self.prepare(artifact)
+            prepared, reused = self._load_or_kept(artifact)
+            policy = dataclasses.replace(self.policy, warmup=min(self.policy.warmup, REWARM)) if reused else self.policy
             before = self.thermal()
             with prepared.context():
-                m = measure_loop(prepared.run, self.policy)
+                m = measure_loop(prepared.run, policy)
             after = self.thermal()
         m.thermal_before, m.thermal_after = before, after
         m.extra.update({"device": str(self.uri), "runtime": self.runtime, "runtime_version": self.runtime_version(),

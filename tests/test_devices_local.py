@@ -159,3 +159,39 @@ def test_unknown_runtime_and_cpu_target():
         devices.open("cpu:tensorrt")
     with pytest.raises(InputError, match="unknown device scheme"):
         devices.open("tpu:0")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_kept_artifacts_are_timed_again_without_loading_and_with_a_short_warm_up(runtime, block, monkeypatch):
+    """A steady profile times every item in two or more passes: within `keep_prepared` the second
+    timing of a key loads nothing, needs no module, and re-warms with REWARM runs; outside, nothing
+    is kept."""
+    from hwnas.devices import local
+
+    spec, module = block
+    with devices.open(f"cpu:{runtime}?threads=1&warmup=10&runs=5") as dev:
+        loads = []
+        real = dev.prepare
+        monkeypatch.setattr(dev, "prepare", lambda artifact: loads.append(artifact.key) or real(artifact))
+        with dev.keep_prepared():
+            first = dev.measure(module, spec.input_shape, key=spec.key)
+            assert dev.has_prepared(spec.key) and not dev.has_prepared("another")
+            again = dev.measure(None, spec.input_shape, key=spec.key)
+        assert loads == [spec.key]
+        assert first.warmup == 10 and again.warmup == local.REWARM and len(again.samples_ms) == 5
+        assert not dev.has_prepared(spec.key)
+        with pytest.raises(DeviceError, match="no longer kept"):
+            dev.measure(None, spec.input_shape, key=spec.key)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_kept_artifacts_stay_within_their_byte_budget(runtime, block):
+    """Least recently used first out: with room for one model file, the older of two keys goes."""
+    spec, module = block
+    other_spec = get_space("fbnet-cifar").unique_blocks()[6]
+    other = build_block(other_spec).eval()
+    with devices.open(f"cpu:{runtime}?threads=1&{FAST}") as dev:
+        with dev.keep_prepared(budget_bytes=1):
+            dev.measure(module, spec.input_shape, key=spec.key)
+            dev.measure(other, other_spec.input_shape, key=other_spec.key)
+            assert dev.has_prepared(other_spec.key) and not dev.has_prepared(spec.key)
