@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,6 +43,17 @@ def _layers(archs: list[str]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- ridge
+
+
+@functools.lru_cache(maxsize=None)
+def _synthetic(prior: str, target: str) -> tuple:
+    """bench_transfer's synthetic zoo (fbnet-cifar): the `prior` device's model, and the `target`
+    device's networks and timings (read-only: shared between tests)."""
+    from benchmarks.suites import bench_transfer, transfer_synth
+
+    zoo = transfer_synth.synthetic_zoo(get_space("fbnet-cifar"))
+    return (bench_transfer.prior_model(zoo[prior], prior), list(zoo[target]["arch"]),
+            zoo[target]["latency_ms"].to_numpy())
 
 
 def test_closed_form_leave_one_out_equals_refitting_without_each_row():
@@ -262,11 +275,9 @@ def gpu_prior(cifar, archs):
 def test_a_misleading_prior_is_dropped_for_macs_when_a_line_in_macs_fits_better(cifar):
     """bench_transfer's synthetic GPU as the prior of its MACs-bound CPU, five timings: the GPU's
     launch-count ranking is wrong there.  Before the `macs` regime: ρ 0.76 against MACs alone's 0.96."""
-    from benchmarks.suites import bench_transfer, transfer_synth
+    from benchmarks.suites import bench_transfer
 
-    zoo = transfer_synth.synthetic_zoo(cifar)
-    prior = bench_transfer.prior_model(zoo["s-gpu"], "s-gpu")
-    archs, y = list(zoo["s-cpu"]["arch"]), zoo["s-cpu"]["latency_ms"].to_numpy()
+    prior, archs, y = _synthetic("s-gpu", "s-cpu")
     ours, line = [], []
     for draw in range(5):
         perm = np.random.default_rng(1000 * draw + 5).permutation(len(archs))
@@ -281,11 +292,7 @@ def test_a_macs_bound_prior_does_not_spoil_ten_timings_of_a_launch_bound_device(
     its launch-bound GPU, ten random timings.  The `scale` regime's leave-one-out scored the unbounded
     2.5·prior − 1.5·MACs (2.4%) while the bounded 1.0·prior it ships erred 11% on held-out networks;
     the blend leaned on it: ρ 0.715 against the no-prior fit's 0.881 (means of five draws)."""
-    from benchmarks.suites import bench_transfer, transfer_synth
-
-    zoo = transfer_synth.synthetic_zoo(cifar)
-    prior = bench_transfer.prior_model(zoo["s-cpu"], "s-cpu")
-    archs, y = list(zoo["s-gpu"]["arch"]), zoo["s-gpu"]["latency_ms"].to_numpy()
+    prior, archs, y = _synthetic("s-cpu", "s-gpu")
     with_prior, without = [], []
     for draw in range(5):
         perm = np.random.default_rng(1000 * draw + 10).permutation(len(archs))
@@ -303,12 +310,9 @@ def test_each_regimes_leave_one_out_error_is_that_of_the_model_it_ships(cifar, s
     cross-validated error undercuts what its shipped (bounded) coefficients do on their own timings
     is scoring another model.  Timings of a launch-bound device under a MACs-bound prior make the
     unbounded fit want a negative MACs weight, which the bounds forbid."""
-    from benchmarks.suites import bench_transfer, transfer_synth
-
-    zoo = transfer_synth.synthetic_zoo(cifar)
-    prior = bench_transfer.prior_model(zoo["s-cpu"], "s-cpu")
-    frame = zoo["s-gpu"].sample(n=n, random_state=seed)
-    archs, y = list(frame["arch"]), frame["latency_ms"].to_numpy()
+    prior, archs, y = _synthetic("s-cpu", "s-gpu")
+    pick = np.random.default_rng(seed).choice(len(archs), n, replace=False)
+    archs, y = [archs[i] for i in pick], y[pick]
     fit = NetworkTransfer(cifar, prior, regimes=(regime,)).fit(archs, y)
     train = metrics.rmspe(fit.predict(archs), y)
     assert fit.report_[regime]["cv_rmspe"] >= train - 1e-6, (fit.report_[regime]["cv_rmspe"], train)
@@ -318,11 +322,7 @@ def test_a_regime_that_predicts_a_negative_network_is_never_chosen(cifar):
     """bench_transfer's synthetic GPU as the prior of its table-sum accelerator, 50 timings.  Before
     this guard the per-layer regime fitted them by cancelling huge terms, and predicted held-out
     networks at -4x and +5x their latency in two draws of five (ρ 0.26)."""
-    from benchmarks.suites import bench_transfer, transfer_synth
-
-    zoo = transfer_synth.synthetic_zoo(cifar)
-    prior = bench_transfer.prior_model(zoo["s-gpu"], "s-gpu")
-    archs, y = list(zoo["s-accel"]["arch"]), zoo["s-accel"]["latency_ms"].to_numpy()
+    prior, archs, y = _synthetic("s-gpu", "s-accel")
     for draw in (2, 3):
         perm = np.random.default_rng(1000 * draw + 50).permutation(len(archs))
         te, tr = perm[:200], perm[200:250]
