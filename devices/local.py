@@ -116,7 +116,8 @@ def _footprint(prepared: Prepared, artifact: Artifact) -> int:
     """Bytes a kept artifact holds, roughly: its model file, else its module's parameters and buffers."""
     if prepared.path is not None and prepared.path.is_file():
         return prepared.path.stat().st_size
-    tensors = [*artifact.module.parameters(), *artifact.module.buffers()] if hasattr(artifact.module, "parameters") else []
+    module = artifact.module
+    tensors = [*module.parameters(), *module.buffers()] if hasattr(module, "parameters") else []
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -160,6 +161,7 @@ class LocalDevice(Device):
         self.policy = Policy.from_uri(uri)
         self._info: dict[str, Any] | None = None
         self._kept: OrderedDict[str, tuple[Prepared, int]] | None = None  # see keep_prepared
+        self._kept_budget = KEEP_BYTES
 
     # --- what the device is -------------------------------------------------------
     def runtime_version(self) -> str:

@@ -337,18 +337,12 @@ def _zeros(priors: Sequence[LatencyModel], fam: Sequence[str]) -> np.ndarray:
     return np.zeros(k + sum(len(priors) + 2 + (f != "skip") for f in fam))
 
 
-def _limits(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's bounds: scales ≥ 0, the offset free, corrections within ±BOUND."""
-    lo = np.where(np.isin(group, ["S", "M", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
-    hi = np.where(np.isin(group, ["S", "M", "K", "O"]), np.inf, BOUND)
-    return lo, hi
-
-
 def _bounded(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarray,
              free: Sequence[str] = ("S", "O", "K")) -> np.ndarray:
     """The chosen fit, re-solved with bounds when it breaks them: scales ≥ 0, corrections within ±BOUND."""
     theta = ridge.coef_
-    lo, hi = _limits(group)
+    lo = np.where(np.isin(group, ["S", "M", "K"]), 0.0, np.where(group == "O", -np.inf, -BOUND))
+    hi = np.where(np.isin(group, ["S", "M", "K", "O"]), np.inf, BOUND)
     if ((theta >= lo - 1e-12) & (theta <= hi + 1e-12)).all():
         return theta
     sw = np.sqrt(ridge.weights_)
@@ -362,18 +356,18 @@ def _within_bounds(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarr
                    pen: np.ndarray, clip: float, robust: bool) -> tuple[RidgeCV, np.ndarray]:
     """A regime's bounded coefficients, and a fit whose leave-one-out figures are those of that model.
 
-    The priors' scales and the MACs column must not go negative.  Where the unbounded ridge wants
-    one negative, the bounded model drops it, and the unbounded fit's leave-one-out error
-    describes a model that is never shipped.  Seen on a launch-bound device with a MACs-bound
-    prior: 2.5·prior − 1.5·MACs scored 2.4% by leave-one-out, the shipped 1.0·prior erred 11% on
-    held-out networks, and the blend leaned on it (ρ 0.46 where the no-prior fit ranked at 0.89).
-    So such columns are dropped and the rest refitted (closed-form leave-one-out again), until
-    none is negative, and that refit's leave-one-out scores the shipped coefficients (still the
-    bounded solution over all columns, as before: a refit's own could predict a negative
-    network where the bounded one does not, and lose the regime).  The other bounds (the launched-block count ≥ 0, corrections within ±BOUND)
-    stay a safety net on the shipped coefficients only.  Refitting around them was tried: which
-    of forty corrections sit at a bound, or whether a prior's launch cost needs a negative
-    correction, is chosen from all the timings, and the refit's leave-one-out was optimistic
+    The priors' scales and the MACs weight must not go negative.  Where the unbounded ridge wants
+    one negative, the bounded model drops it, and the unbounded fit's leave-one-out error scores
+    a model never shipped.  Seen on a launch-bound device with a MACs-bound prior: 2.5·prior −
+    1.5·MACs scored 2.4%, the shipped 1.0·prior erred 11% on held-out networks, and the blend
+    leaned on it (ρ 0.46 where the no-prior fit ranked at 0.89).  So such columns are dropped and
+    the rest refitted until none is negative; that refit's leave-one-out scores the shipped
+    coefficients, which stay the bounded solution over all columns (a refit's own could predict
+    a negative network where the bounded one does not, and lose the regime).
+
+    The other bounds (launched-block count ≥ 0, corrections within ±BOUND) stay a safety net on
+    the shipped coefficients only.  Refitting around them was tried: which of forty corrections
+    sit at a bound is chosen from all the timings, and the refit's leave-one-out was optimistic
     (1.9% against 4.0% on twenty timings, ρ 0.79 against 0.95 held out).
     """
     scales = np.isin(group, ["S", "M"])
@@ -387,7 +381,6 @@ def _within_bounds(ridge: RidgeCV, Z: np.ndarray, t: np.ndarray, group: np.ndarr
             break
         keep &= ~negative
         fit = RidgeCV(pen=pen[keep], robust=robust, clip=clip).fit(Z[:, keep], t)
-        fit.rho_ = getattr(ridge, "rho_", 1.0)
     return fit, _bounded(ridge, Z, t, group, free)  # the shipped model: all columns, within every bound
 
 

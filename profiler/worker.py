@@ -346,7 +346,8 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
                         max_temp(state["last"]), run.stats["passes"] + 1 if st == "measuring" else 1,
                         state["note"])
 
-    blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}  # blocks are small: kept across passes
+    # blocks are small: their modules are kept across passes for devices that keep nothing loaded
+    blocks_built: dict[str, tuple[Any, tuple[int, ...]]] = {}
     shapes: dict[str, tuple[int, ...]] = {}  # input shape of each item measured, for kept artifacts
 
     claimed: set[str] = set()
@@ -359,14 +360,13 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
             if not plan.claim(item):
                 raise ItemTaken(item.key)
             claimed.add(item.key)
-        built = blocks_built.get(item.key)
-        if built is None and device.has_prepared(item.key):  # loaded in an earlier pass: no module needed
+        if device.has_prepared(item.key):  # loaded in an earlier pass: no module needed
             built = (None, shapes[item.key])
-        if built is None and item.spec is not None:
-            built = blocks_built[item.key] = build_module(item)
-        if built is None:
-            built = build_module(item)
-        shapes[item.key] = built[1]
+        else:
+            built = blocks_built.get(item.key) or build_module(item)
+            if item.spec is not None:
+                blocks_built[item.key] = built
+            shapes[item.key] = built[1]
         with hardware_lock(plan.store, hardware), _brief(device, REFERENCE_SHARE if is_ref else 1.0):
             m = measure_item(device, item, guard, lambda st, t: emit(progress("cooling")), state["last"], built)
         state["last"] = m.thermal_after

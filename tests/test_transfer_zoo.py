@@ -57,7 +57,7 @@ def test_zoo_rounds_are_combined_after_each_rounds_speed_and_a_disturbed_round_i
 
     The estimate must recover each network's latency up to one common factor: no round's speed
     may reorder networks, and the disturbed round's uneven slowdown must not leak in."""
-    from benchmarks.suites.bench_transfer import DISTURBED_ROUND, _fastest, round_speeds
+    from benchmarks.suites.bench_transfer import DISTURBED_ROUND, _latency, round_speeds
 
     rng = np.random.default_rng(0)
     true = rng.uniform(0.5, 5.0, 60)
@@ -71,7 +71,7 @@ def test_zoo_rounds_are_combined_after_each_rounds_speed_and_a_disturbed_round_i
     raw = pd.DataFrame(rows)
     measured = round_speeds(raw, "d")
     assert measured[5] > DISTURBED_ROUND * measured.median()
-    est = _fastest(raw, "d")
+    est = _latency(raw, "d")
     ratio = est.reindex([f"a{i}" for i in range(true.size)]).to_numpy() / true
     assert ratio.max() / ratio.min() < 1.02, (ratio.min(), ratio.max())
     assert spearman(est.to_numpy(), true[[int(a[1:]) for a in est.index]]) > 0.999

@@ -10,7 +10,7 @@ networks: room for n=1000), ONNX Runtime (1 thread; also pinned to one core,
 (224x224: tens of ms) on the same runtimes (300 eager, 120 on the others).  LiteRT
 is left out: its export takes ~50 s a network here.  Each network was timed in
 interleaved, shuffled rounds (eight for fbnet-cifar, four for fbnet); its latency
-is the mean of the fastest half of its speed-normalised round medians (`_fastest`;
+is the mean of the fastest half of its speed-normalised round medians (`_latency`;
 `retest` gives the split-half noise ceiling).  Two derived targets: `eager-ms`
 (one round's eager medians rounded to whole
 milliseconds: coarse and noisy, as phone benchmark tools report; scored against
@@ -85,7 +85,7 @@ def round_speeds(raw: pd.DataFrame, uri: str) -> pd.Series:
     return wide.div(wide.median(axis=1), axis=0).median(axis=0)
 
 
-def _fastest(raw: pd.DataFrame, uri: str, rounds: Any = None) -> pd.Series:
+def _latency(raw: pd.DataFrame, uri: str, rounds: Any = None) -> pd.Series:
     """arch -> its latency: the mean of the fastest half of its round medians (foreign work only slows
     a device), over `rounds` or all, each round first divided by its speed (`round_speeds`), and
     disturbed rounds (`DISTURBED_ROUND`) left out.
@@ -114,7 +114,7 @@ def load_zoo(path: Path = ZOO) -> dict[str, pd.DataFrame]:
     raw = _rounds(path)
     zoo = {}
     for name, uri in MEASURED.items():
-        best = _fastest(raw, uri)
+        best = _latency(raw, uri)
         if best.empty:  # a zoo made without this device (ort2: `--two-threads`)
             continue
         zoo[name] = pd.DataFrame({"arch": best.index.to_numpy(), "latency_ms": best.to_numpy(float)})
@@ -144,7 +144,7 @@ def retest(path: Path = ZOO) -> dict[str, float]:
         if len(rounds) < 2:
             continue
         half = len(rounds) // 2
-        a, b = _fastest(raw, uri, rounds[:half]), _fastest(raw, uri, rounds[half:])
+        a, b = _latency(raw, uri, rounds[:half]), _latency(raw, uri, rounds[half:])
         both = a.index.intersection(b.index)
         if len(both) >= 10:
             out[name] = spearman(a[both].to_numpy(), b[both].to_numpy()) or 0.0
@@ -256,14 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.zoo in ("measured", "both"):
         for space_name, path in ZOOS.items():
             if not path.is_file():
-                print(f"no {space_name} zoo ({path}): python -m benchmarks.suites.make_transfer_zoo --space {space_name}")
+                print(f"no {space_name} zoo ({path}): "
+                      f"python -m benchmarks.suites.make_transfer_zoo --space {space_name}")
                 continue
             label = "measured" if space_name == "fbnet-cifar" else f"measured-{space_name}"
             print(f"{label}: split-half test-retest ρ (half the rounds against the other half):",
                   {k: round(v, 3) for k, v in retest(path).items()})
             zoos.append((label, load_zoo(path), PRIORS, DERIVED, get_space(space_name)))
     if args.zoo in ("synthetic", "both"):
-        zoos.append(("synthetic", transfer_synth.synthetic_zoo(SPACE), transfer_synth.PRIORS, transfer_synth.DERIVED, SPACE))
+        zoos.append(("synthetic", transfer_synth.synthetic_zoo(SPACE), transfer_synth.PRIORS,
+                     transfer_synth.DERIVED, SPACE))
     for label, zoo, prior_names, derived, space in zoos:
         priors = {name: prior_model(zoo[name], name, space) for name in prior_names if name in zoo}
         if label == "measured":

@@ -11,7 +11,7 @@ random architectures on every device, the first `--few` of the `--many`.
 
 The protocol is the profiler's (issue 17): every network is timed once per round, the
 rounds are interleaved and each is shuffled, and a network's latency is the fastest of its
-round medians (foreign work only slows a device; `bench_transfer._fastest` combines the rounds).  Timed once in a row, as the first zoos
+round medians (foreign work only slows a device; `bench_transfer._latency` combines the rounds).  Timed once in a row, as the first zoos
 were, a network's figure carried whatever the machine did in that second: two passes over
 the same eager networks ranked them alike at only ρ 0.73 on a quiet VM.  Interleaved
 rounds put a noisy second into one round of four, and the fastest round discards it
