@@ -142,12 +142,43 @@ def train_all(todo: dict[str, list[str]], acc_paths: dict[str, Path], args: argp
             b._log(f"trained {done}/{total}: {arch} -> {', '.join(f'{a:.3f}' for a in result)}")
 
 
+def resolution(seed_accs: list[list[float]]) -> dict[str, float | None]:
+    """How much of the spread between architectures' mean accuracies is architecture, how much seeds.
+
+    With k seeds each, a mean carries seed noise of variance E[s²]/k (s² the seeds' sample
+    variance); what the means' variance holds beyond that is the architectures' own spread
+    (a one-way random-effects split, clipped at 0).  When that spread is below the noise, which
+    architecture's mean is best is mostly chance, and so is any rank against it.
+    """
+    rows = [r for r in seed_accs if len(r) > 1]
+    if len(rows) < 2:
+        return {"arch_sd": None, "noise_sd": None, "noise_share": None}
+    k = statistics.fmean(len(r) for r in rows)
+    noise_var = statistics.fmean(statistics.variance(r) for r in rows) / k
+    means_var = statistics.variance([statistics.fmean(r) for r in rows])
+    return {"arch_sd": max(0.0, means_var - noise_var) ** 0.5, "noise_sd": noise_var ** 0.5,
+            "noise_share": min(1.0, noise_var / means_var) if means_var > 0 else 1.0}
+
+
+def race_power(arch_sd: float, noise_sd: float, n_random: int, z: float = 3.0, draws: int = 100_000) -> float:
+    """Chance that a network truly `z` architecture-sds above the random average beats the best random mean.
+
+    Monte Carlo under `resolution`'s split (every mean = architecture + seed noise, both normal):
+    the odds the race gives even a search that finds a top-0.1% network (z = 3).  Low odds say the
+    race, not the search, is what cannot tell them apart.
+    """
+    rng = np.random.default_rng(0)
+    best = (rng.normal(0.0, arch_sd, (draws, n_random)) + rng.normal(0.0, noise_sd, (draws, n_random))).max(1)
+    return float(np.mean(z * arch_sd + rng.normal(0.0, noise_sd, draws) > best))
+
+
 def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str, Any]]) -> dict[str, Any]:
     mean = {a: statistics.fmean(v) for a, v in accs.items()}
     std = {a: statistics.pstdev(v) if len(v) > 1 else 0.0 for a, v in accs.items()}
     rand = [mean[r["arch"]] for r in randoms]
     mine = mean[searched]
     median = statistics.median(rand) if rand else None
+    res = resolution([accs[r["arch"]] for r in randoms])
     return {
         "searched_mean": mine, "searched_std": std[searched], "searched_accs": accs[searched],
         "random_n": len(rand), "random_best_mean": max(rand, default=None), "random_median_mean": median,
@@ -155,6 +186,8 @@ def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str
         "rank": 1 + sum(x > mine for x in rand),
         "beats_best_random": bool(rand) and mine > max(rand),
         "beats_median_by_more_than_std": median is not None and mine - median > std[searched],
+        "resolution": res,
+        "power_top_0.1pct": race_power(res["arch_sd"], res["noise_sd"], len(rand)) if res["arch_sd"] is not None else None,
         "random": [{**r, "mean": mean[r["arch"]], "std": std[r["arch"]], "accs": accs[r["arch"]]} for r in randoms],
     }
 
@@ -230,12 +263,24 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def print_table(r: dict[str, Any]) -> None:
     print("| target | T (ms) | searched measured ms | searched acc | random n | random best | random median "
-          "| rank | beats best | beats median by > std |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
+          "| rank | beats best | beats median by > std | random: architecture sd / seed-noise sd of a mean "
+          "| odds a top-0.1% network beats the best |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|---|---|---:|")
     for name, t in r["targets"].items():
         s = t["summary"]
         best = f"{s['random_best_mean']:.4f}" if s["random_best_mean"] is not None else "-"
         median = f"{s['random_median_mean']:.4f}" if s["random_median_mean"] is not None else "-"
         print(f"| {name} | {t['target_ms']:.3f} | {t['measured_ms']:.3f} | {s['searched_mean']:.4f} ± "
               f"{s['searched_std']:.4f} | {s['random_n']} | {best} | {median} | {s['rank']}/{s['random_n'] + 1} "
-              f"| {s['beats_best_random']} | {s['beats_median_by_more_than_std']} |")
+              f"| {s['beats_best_random']} | {s['beats_median_by_more_than_std']} | {_sd_pair(s.get('resolution'))} "
+              f"| {_odds(s.get('power_top_0.1pct'))} |")
+
+
+def _odds(p: float | None) -> str:
+    return "-" if p is None else f"{p:.2f}"
+
+
+def _sd_pair(res: dict[str, Any] | None) -> str:
+    if not res or res.get("arch_sd") is None:
+        return "-"
+    return f"{res['arch_sd']:.4f} / {res['noise_sd']:.4f}"
