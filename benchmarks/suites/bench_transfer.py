@@ -9,7 +9,7 @@ networks: room for n=1000), ONNX Runtime (1 thread; also pinned to one core,
 2 threads (120 networks, wall time).  transfer_zoo_fbnet.csv holds fbnet networks
 (224x224: tens of ms) on the same runtimes (300 eager, 120 on the others).  LiteRT
 is left out: its export takes ~50 s a network here.  Each network was timed in
-interleaved, shuffled rounds (eight for fbnet-cifar, four for fbnet); its latency
+interleaved, shuffled rounds (eight in both zoos); its latency
 is the mean of the fastest half of its speed-normalised round medians (`_latency`;
 `retest` gives the split-half noise ceiling).  Two derived targets: `eager-ms`
 (one round's eager medians rounded to whole
@@ -26,7 +26,9 @@ are drawn, n of the rest are picked at random (or by `suggest`), and every
 method is scored on the held-out ones.  Baselines on the same splits: the
 prior times one fitted scale, a plain additive one-hot (layer, op) ridge
 (scikit-learn RidgeCV), total MACs alone (a line in MACs); and hwnas without a
-prior.
+prior.  Each target is also fitted with every other prior at once (`a+b+c`: a
+user's devices already profiled, HELP's few-shot setting), where the scaled-prior
+baseline has no single prior to scale and is left out.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def _macs(space: Any, archs: list[str]) -> np.ndarray:
 
 def baselines(prior: Any, tr: list[str], ytr: np.ndarray, te: list[str], space: Any = SPACE) -> dict[str, np.ndarray]:
     out = {}
-    if prior is not None:
+    if prior is not None and not isinstance(prior, list):  # several priors: no single one to scale
         p_tr, p_te = predict_many(prior, space, tr), predict_many(prior, space, te)
         s = float(np.sum(p_tr / ytr) / np.sum((p_tr / ytr) ** 2))  # least relative error of y ≈ s·prior
         out["scaled prior"] = s * p_te
@@ -273,10 +275,12 @@ def main(argv: list[str] | None = None) -> None:
         rows: list[dict[str, Any]] = []
         for target, frame in zoo.items():
             rows += run_pair("none", None, target, frame, args.draws, print, space)
-            for pname, prior in priors.items():
-                if pname == target or derived.get(target) == pname:
-                    continue
-                rows += run_pair(pname, prior, target, frame, args.draws, print, space)
+            others = [p for p in priors if p != target and derived.get(target) != p]
+            for pname in others:
+                rows += run_pair(pname, priors[pname], target, frame, args.draws, print, space)
+            if len(others) > 1:  # every other device a user has profiled, combined (`--prior a --prior b`)
+                rows += run_pair("+".join(others), [priors[p] for p in others], target, frame, args.draws,
+                                 print, space)
         if args.json:
             args.json.with_name(f"{args.json.stem}-{label}{args.json.suffix}").write_text(json.dumps(rows))
         print(f"\n### {label} zoo\n")
