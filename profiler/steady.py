@@ -15,6 +15,7 @@ one-pass loop of `hwnas.profiler.worker` remains what `Steadiness.off()` runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -370,7 +371,7 @@ class SteadyRun:
 
 
 def measure_options(options: Steadiness, base_min_seconds: float, base_max_seconds: float,
-                    base_target_ci: float) -> dict[str, float]:
+                    base_target_ci: float, base_min_runs: int = 10) -> dict[str, float]:
     """URI options that give each of the `passes` its share of one item's timing budget.
 
     The combined estimate of p passes has about 1/sqrt(p) the spread of one, so each pass
@@ -381,9 +382,12 @@ def measure_options(options: Steadiness, base_min_seconds: float, base_max_secon
     passes cost it p times one timing; sharing the cap too (tried: steady/plain 1.53x ->
     ~1.3x on a quiet VM) doubled the p90 pass-to-pass spread of small blocks and lowered
     the quiet~loaded block agreement (87/93% against 95/94% side by side).
+    The minimum run count is shared like the minimum time (never below 3 runs a pass): an item
+    slower than min_seconds / min_runs (10 ms by default) stops at it, and p passes cost it p
+    timings where one timing's worth of runs is enough; passes that disagree get another one.
     """
     p = options.passes
     if p <= 1:
         return {}
     return {"min_seconds": base_min_seconds / p, "max_seconds": base_max_seconds / p,
-            "target_ci": base_target_ci * p ** 0.5}
+            "target_ci": base_target_ci * p ** 0.5, "min_runs": max(3, math.ceil(base_min_runs / p))}

@@ -49,6 +49,8 @@ def profile_uri(uri: str | DeviceURI, max_seconds: float = DEFAULT_MAX_SECONDS,
     for key, value in (pass_share or {}).items():
         if parsed.option(key) is None and not (fixed_runs and key != "target_ci"):
             extra[key] = value
+    if "min_runs" in extra and parsed.option("max_runs") is not None:  # the URI's own cap holds
+        extra["min_runs"] = min(extra["min_runs"], parsed.option("max_runs"))
     if extra:
         parsed = dataclasses.replace(parsed, options=tuple(sorted({**dict(parsed.options), **extra}.items())))
     return parsed
@@ -312,7 +314,7 @@ def _pass_share(steadiness: Steadiness) -> dict[str, float]:
     """Each pass's share of the protocol's timing budget, so that passes cost no more device time."""
     from hwnas.devices.protocol import Policy
 
-    return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci)
+    return measure_options(steadiness, Policy.min_seconds, DEFAULT_MAX_SECONDS, Policy.target_rel_ci, Policy.min_runs)
 
 
 #: The reference block is timed for this share of an item's minimum time: only its median

@@ -334,17 +334,23 @@ def test_a_baseline_taken_while_slowed_moves_down_instead_of_scaling():
 
 
 def test_each_pass_gets_its_share_of_the_timing_budget():
-    """p passes: 1/p of the minimum time and of the cap, sqrt(p) times the CI target (their
-    median has about the spread of one full timing), unless the URI sets its own."""
+    """p passes: 1/p of the minimum time, of the cap and of the minimum runs (at least 3), sqrt(p)
+    times the CI target (their median has about the spread of one full timing), unless the URI
+    sets its own."""
     from hwnas.devices.protocol import Policy
     from hwnas.profiler.steady import measure_options
     from hwnas.profiler.worker import profile_uri
 
-    share = measure_options(Steadiness(passes=2), 0.1, 1.0, 0.01)
-    assert share == pytest.approx({"min_seconds": 0.05, "max_seconds": 0.5, "target_ci": 0.01 * 2 ** 0.5})
+    share = measure_options(Steadiness(passes=2), 0.1, 1.0, 0.01, 10)
+    assert share == pytest.approx({"min_seconds": 0.05, "max_seconds": 0.5, "target_ci": 0.01 * 2 ** 0.5,
+                                   "min_runs": 5})
+    assert measure_options(Steadiness(passes=4), 0.1, 1.0, 0.01, 10)["min_runs"] == 3  # never below 3 a pass
     assert measure_options(Steadiness.off(), 0.1, 1.0, 0.01) == {}
     policy = Policy.from_uri(profile_uri("cpu:onnxruntime?threads=1", pass_share=share))
     assert policy.min_seconds == pytest.approx(0.05) and policy.target_rel_ci == pytest.approx(0.01414, rel=1e-3)
+    assert policy.min_runs == 5 and policy.max_runs == Policy.max_runs
+    capped = Policy.from_uri(profile_uri("cpu:onnxruntime?max_runs=4", pass_share=share))  # the user's cap holds
+    assert capped.max_runs == 4 and capped.min_runs == 4
     own = Policy.from_uri(profile_uri("cpu:onnxruntime?min_seconds=0.2&target_ci=0.02", pass_share=share))
     assert own.min_seconds == pytest.approx(0.2) and own.target_rel_ci == pytest.approx(0.02)
     fixed = Policy.from_uri(profile_uri("cpu:onnxruntime?runs=7", pass_share=share))
