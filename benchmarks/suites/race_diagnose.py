@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in result["targets"]:
         accs, randoms = _race(args.work, name)
-        res = search_fashion.resolution([accs[a] for a in randoms])
-        row: dict[str, Any] = {**res, "power_top_0.1pct": search_fashion.race_power(
-            res["arch_sd"], res["noise_sd"], len(randoms)) if res["arch_sd"] is not None else None}
+        row: dict[str, Any] = search_fashion.race_resolution([accs[a] for a in randoms])
         means = [statistics.fmean(accs[a]) for a in randoms]
         for label, uniform in (("learned", False), ("uniform", True)):
             g = theta_gradient(args.work, name, settings, args.tau, args.batches, uniform)
@@ -91,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row[f"rho_ce_gradient_{label}_theta"] = float(spearmanr(score, means)[0])
         row["rho_skips"] = float(spearmanr([a.split("-").count("skip") for a in randoms], means)[0])
         out[name] = row
-        print(f"{name}: architecture sd {_f(res['arch_sd'])}, seed-noise sd of a mean {_f(res['noise_sd'])}, "
+        print(f"{name}: architecture sd {_f(row['arch_sd'])}, seed-noise sd of a mean {_f(row['noise_sd'])}, "
               f"odds a top-0.1% network beats the best random {_f(row['power_top_0.1pct'], 2)}; "
               f"Spearman rho against accuracy: CE gradient at the learned theta "
               f"{row['rho_ce_gradient_learned_theta']:+.2f}, at uniform theta {row['rho_ce_gradient_uniform_theta']:+.2f}, "

@@ -172,13 +172,19 @@ def race_power(arch_sd: float, noise_sd: float, n_random: int, z: float = 3.0, d
     return float(np.mean(z * arch_sd + rng.normal(0.0, noise_sd, draws) > best))
 
 
+def race_resolution(seed_accs: list[list[float]]) -> dict[str, float | None]:
+    """`resolution` of the random networks' seed accuracies, with the race's `race_power` at z = 3."""
+    res = resolution(seed_accs)
+    power = race_power(res["arch_sd"], res["noise_sd"], len(seed_accs)) if res["arch_sd"] is not None else None
+    return {**res, "power_top_0.1pct": power}
+
+
 def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str, Any]]) -> dict[str, Any]:
     mean = {a: statistics.fmean(v) for a, v in accs.items()}
     std = {a: statistics.pstdev(v) if len(v) > 1 else 0.0 for a, v in accs.items()}
     rand = [mean[r["arch"]] for r in randoms]
     mine = mean[searched]
     median = statistics.median(rand) if rand else None
-    res = resolution([accs[r["arch"]] for r in randoms])
     return {
         "searched_mean": mine, "searched_std": std[searched], "searched_accs": accs[searched],
         "random_n": len(rand), "random_best_mean": max(rand, default=None), "random_median_mean": median,
@@ -186,8 +192,7 @@ def _summary(accs: dict[str, list[float]], searched: str, randoms: list[dict[str
         "rank": 1 + sum(x > mine for x in rand),
         "beats_best_random": bool(rand) and mine > max(rand),
         "beats_median_by_more_than_std": median is not None and mine - median > std[searched],
-        "resolution": res,
-        "power_top_0.1pct": race_power(res["arch_sd"], res["noise_sd"], len(rand)) if res["arch_sd"] is not None else None,
+        "resolution": race_resolution([accs[r["arch"]] for r in randoms]),
         "random": [{**r, "mean": mean[r["arch"]], "std": std[r["arch"]], "accs": accs[r["arch"]]} for r in randoms],
     }
 
@@ -273,7 +278,7 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"| {name} | {t['target_ms']:.3f} | {t['measured_ms']:.3f} | {s['searched_mean']:.4f} ± "
               f"{s['searched_std']:.4f} | {s['random_n']} | {best} | {median} | {s['rank']}/{s['random_n'] + 1} "
               f"| {s['beats_best_random']} | {s['beats_median_by_more_than_std']} | {_sd_pair(s.get('resolution'))} "
-              f"| {_odds(s.get('power_top_0.1pct'))} |")
+              f"| {_odds((s.get('resolution') or {}).get('power_top_0.1pct'))} |")
 
 
 def _odds(p: float | None) -> str:
