@@ -66,3 +66,10 @@ def test_race_power_is_chance_when_architectures_do_not_differ_and_high_when_the
     # no architecture spread: a "top" network is as good as any, so it wins about 1 in n+1
     assert search_fashion.race_power(0.0, 0.01, 20, draws=20_000) == pytest.approx(1 / 21, abs=0.01)
     assert search_fashion.race_power(0.05, 0.001, 20, draws=20_000) > 0.9  # seeds agree: the best network wins
+
+
+def test_race_resolution_adds_the_power_and_says_nothing_for_a_single_network():
+    rows = [[0.70, 0.72, 0.71], [0.80, 0.79, 0.81], [0.75, 0.74, 0.76]]
+    r = search_fashion.race_resolution(rows)
+    assert r["arch_sd"] > r["noise_sd"] and 0 <= r["power_top_0.1pct"] <= 1
+    assert search_fashion.race_resolution([[0.7, 0.8]])["power_top_0.1pct"] is None
