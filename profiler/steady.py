@@ -371,7 +371,7 @@ class SteadyRun:
 
 
 def measure_options(options: Steadiness, base_min_seconds: float, base_max_seconds: float,
-                    base_target_ci: float, base_min_runs: int = 10) -> dict[str, float]:
+                    base_target_ci: float, base_min_runs: int) -> dict[str, float]:
     """URI options that give each of the `passes` its share of one item's timing budget.
 
     The combined estimate of p passes has about 1/sqrt(p) the spread of one, so each pass

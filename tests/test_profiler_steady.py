@@ -345,7 +345,7 @@ def test_each_pass_gets_its_share_of_the_timing_budget():
     assert share == pytest.approx({"min_seconds": 0.05, "max_seconds": 0.5, "target_ci": 0.01 * 2 ** 0.5,
                                    "min_runs": 5})
     assert measure_options(Steadiness(passes=4), 0.1, 1.0, 0.01, 10)["min_runs"] == 3  # never below 3 a pass
-    assert measure_options(Steadiness.off(), 0.1, 1.0, 0.01) == {}
+    assert measure_options(Steadiness.off(), 0.1, 1.0, 0.01, 10) == {}
     policy = Policy.from_uri(profile_uri("cpu:onnxruntime?threads=1", pass_share=share))
     assert policy.min_seconds == pytest.approx(0.05) and policy.target_rel_ci == pytest.approx(0.01414, rel=1e-3)
     assert policy.min_runs == 5 and policy.max_runs == Policy.max_runs

@@ -7,9 +7,10 @@ Reads a finished race's work folder (nothing is trained or measured again) and s
   truly in the top 0.1% of the matched-latency field beats the best random mean
   (`search_fashion.race_power`): the race's power, whatever the search does;
 - whether the search's own accuracy signal ranks the random networks at all: the supernet's
-  cross-entropy gradient on θ, weights frozen, averaged over the weight split, scores each
-  network as the first-order change of the loss were θ moved towards its ops (Spearman ρ
-  against the trained accuracy), at the learned θ and at the uniform start.
+  cross-entropy gradient on θ, weights frozen, averaged over the first `--batches` batches of
+  training images, scores each network as the first-order change of the loss were θ moved
+  towards its ops (Spearman ρ against the trained accuracy), at the learned θ and at the
+  uniform start.
 
     python -m benchmarks.suites.race_diagnose --work /work/race_c [--tau 1] [--batches 50]
 """
@@ -22,7 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suites import search_fashion
+from benchmarks.suites import race_common, search_fashion
 
 SPACE = search_fashion.SPACE
 
@@ -33,41 +34,44 @@ def _race(work: Path, name: str) -> tuple[dict[str, list[float]], list[str]]:
     return accs, randoms
 
 
-def theta_gradient(work: Path, name: str, settings: dict[str, Any], tau: float, batches: int,
-                   uniform: bool) -> Any:
-    """Mean ∂CE/∂θ of the searched supernet at `tau`, weights frozen, on its first weight-split images."""
+def theta_gradients(checkpoint: Path, model: Path, settings: dict[str, Any], data: Any, tau: float,
+                    batches: int) -> dict[str, Any]:
+    """Mean ∂CE/∂θ of a searched supernet at `tau`, weights frozen, on the first training images,
+    at the learned θ and at the uniform start (θ = 0)."""
     import torch
     from torch.nn import functional as F
 
     from hwnas.search.build import build_supernet
-    from hwnas.search.data import load_data, normalize
+    from hwnas.search.data import normalize
     from hwnas.search.dnas import load_checkpoint
     from hwnas.search.space import get_space
     from hwnas.wiring import load_cost
 
-    torch.manual_seed(0)
     space = get_space(SPACE)
-    model = next(work.glob("*.latency.json"))
     net = build_supernet(space.scaled(settings["width_mult"]), load_cost(str(model), space), tau=tau, paths="all")
-    net.load_state_dict(load_checkpoint(work / f"fashion-{settings['paths']}-{name}" / "checkpoint.pt")["model"])
-    if uniform:
-        with torch.no_grad():
-            net.theta.zero_()
-    data = load_data(settings["data"], space.input_resolution)
+    net.load_state_dict(load_checkpoint(checkpoint)["model"])
     net.train()
-    grad = torch.zeros_like(net.theta)
     b = settings["search_batch"]
-    for i in range(batches):
-        net.theta.grad = None
-        x, y = data.train_x[i * b:(i + 1) * b], data.train_y[i * b:(i + 1) * b]
-        F.cross_entropy(net(normalize(x)), y).backward()
-        grad += net.theta.grad
-    return grad / batches
+    out = {}
+    for label in ("learned", "uniform"):
+        if label == "uniform":
+            with torch.no_grad():
+                net.theta.zero_()
+        torch.manual_seed(0)  # the same Gumbel draws for both
+        grad = torch.zeros_like(net.theta)
+        for i in range(batches):
+            net.theta.grad = None
+            x, y = data.train_x[i * b:(i + 1) * b], data.train_y[i * b:(i + 1) * b]
+            F.cross_entropy(net(normalize(x)), y).backward()
+            grad += net.theta.grad
+        out[label] = grad / batches
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from scipy.stats import spearmanr
 
+    from hwnas.search.data import load_data
     from hwnas.search.space import get_space
 
     candidates = get_space(SPACE).candidates
@@ -79,12 +83,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = json.loads((args.work / "fashion_result.json").read_text())
     settings = result["settings"]
     out: dict[str, Any] = {}
+    model = args.work / f"{race_common._slug(result['device'])}.latency.json"  # the race's latency model
+    data = load_data(settings["data"], get_space(SPACE).input_resolution)  # read once, for every target
     for name in result["targets"]:
         accs, randoms = _race(args.work, name)
         row: dict[str, Any] = search_fashion.race_resolution([accs[a] for a in randoms])
         means = [statistics.fmean(accs[a]) for a in randoms]
-        for label, uniform in (("learned", False), ("uniform", True)):
-            g = theta_gradient(args.work, name, settings, args.tau, args.batches, uniform)
+        checkpoint = args.work / f"fashion-{settings['paths']}-{name}" / "checkpoint.pt"
+        for label, g in theta_gradients(checkpoint, model, settings, data, args.tau, args.batches).items():
             score = [-sum(float(g[l, candidates.index(op)]) for l, op in enumerate(a.split("-"))) for a in randoms]
             row[f"rho_ce_gradient_{label}_theta"] = float(spearmanr(score, means)[0])
         row["rho_skips"] = float(spearmanr([a.split("-").count("skip") for a in randoms], means)[0])
