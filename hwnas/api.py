@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from hwnas.profiler.worker import DeviceSummary
     from hwnas.search.rundir import Run
 
-__all__ = ["plan", "parse_archs", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "search", "search_run", "train", "export",
+__all__ = ["plan", "parse_archs", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "fit_store_networks", "search", "search_run", "train", "export",
            "report"]
 
 PathLike = Union[str, Path]
@@ -173,26 +173,11 @@ def _space_of(block_keys: set[str], networks: "pd.DataFrame") -> str:
     return found.name
 
 
-def fit(store: PathLike, device: str | None = None, space: str | None = None, *, kind: str = "et",
-        folds: int = 5, on_step: Callable[[str], None] | None = None) -> "LatencyModel":
-    """Fit a device's latency model from the store: LUT + per-family regressors + network overhead.
-
-    The model's `metrics` hold its cross-validated accuracy (blocks and networks held out), and what it
-    rests on (`rests_on`, `warnings`: few networks, flagged blocks, an uncovered grid, single-pass timings).
-    """
-    from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
-    from hwnas.latency_models.trust import rests_on
-    from hwnas.latency_models.validation import cv_blocks, cv_networks
+def _stored(store: Path, device: str | None) -> tuple[str, "pd.DataFrame", "pd.DataFrame", "pd.DataFrame"]:
+    """(identity, blocks, networks, passes) of one device of a store (`device` None: its only one)."""
     from hwnas.profiler.history import passes as stored_passes
     from hwnas.profiler.store import Store
 
-    if folds < 2:
-        raise InputError(f"`folds` must be at least 2, got {folds}")
-    from hwnas.latency_models.regressors import PRESETS
-
-    if kind not in PRESETS:
-        raise InputError(f"`kind` must be one of {', '.join(PRESETS)}, got {kind!r}")
-    store = Path(store)
     if not store.is_file():
         raise InputError(f"store not found: {store}")
     with Store(store, create=False, readonly=True) as st:
@@ -203,8 +188,33 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
                                  f"({', '.join(known['device_uri']) or 'none'})")
             device = str(known["device"].iloc[0])
         identity = st.resolve_device(device)
-        blocks, nets = st.blocks(identity), st.networks(identity)
-        passes = stored_passes(st, identity)
+        return identity, st.blocks(identity), st.networks(identity), stored_passes(st, identity)
+
+
+def fit(store: PathLike, device: str | None = None, space: str | None = None, *, kind: str = "et",
+        folds: int = 5, on_step: Callable[[str], None] | None = None) -> "LatencyModel":
+    """Fit a device's latency model from the store: LUT + per-family regressors + network overhead.
+
+    A device with network timings but no blocks (`profile --no-blocks`) gets `fit_store_networks`'s
+    model from those alone.
+
+    The model's `metrics` hold its cross-validated accuracy (blocks and networks held out), and what it
+    rests on (`rests_on`, `warnings`: few networks, flagged blocks, an uncovered grid, single-pass timings).
+    """
+    from hwnas.latency_models.network import block_frame_fields, fit_latency_model, reliable
+    from hwnas.latency_models.trust import rests_on
+    from hwnas.latency_models.validation import cv_blocks, cv_networks
+
+    if folds < 2:
+        raise InputError(f"`folds` must be at least 2, got {folds}")
+    from hwnas.latency_models.regressors import PRESETS
+
+    if kind not in PRESETS:
+        raise InputError(f"`kind` must be one of {', '.join(PRESETS)}, got {kind!r}")
+    store = Path(store)
+    identity, blocks, nets, passes = _stored(store, device)
+    if blocks.empty and len(nets):  # a --no-blocks profile: a model from its network timings alone
+        return fit_store_networks(store, identity, space)
     if blocks.empty:
         raise InputError(f"device {identity} has no block measurements in {store}; profile it first")
     name = space or _space_of(set(blocks["block_key"]), nets)
@@ -259,6 +269,40 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
     if priors:
         return fit_transfer(priors, sp, archs, timings["latency_ms"], target, device)
     return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+
+
+def fit_store_networks(store: PathLike, device: str | None = None, space: str | None = None,
+                       prior: "LatencyModel | PathLike | Sequence[LatencyModel | PathLike] | None" = None
+                       ) -> "LatencyModel":
+    """`fit_networks` on a device's whole-network timings in the store (the flagged ones left out).
+
+    The step after `profile --no-blocks --archs suggest:N --prior P`: the store holds the new
+    device's network timings, and P adapts to them.  Its `metrics` say what the fit rests on, as
+    `fit`'s do.
+    """
+    import pandas as pd
+
+    from hwnas.latency_models.network import reliable
+    from hwnas.latency_models.trust import rests_on
+
+    store = Path(store)
+    identity, blocks, nets, passes = _stored(store, device)
+    if space is None:
+        spaces = sorted(set(nets["space"]))
+        if len(spaces) > 1:
+            raise InputError(f"device {identity} has networks of {', '.join(spaces)} in {store}; pick one with `space`")
+        space = spaces[0] if spaces else None
+    all_nets = nets[nets["space"] == space] if space is not None else nets.iloc[:0]
+    if all_nets.empty:
+        raise InputError(f"device {identity} has no whole-network timings{f' of space {space}' if space else ''} "
+                         f"in {store}; profile some with --archs suggest:N --prior MODEL (or random:N)")
+    used = reliable(all_nets)
+    timings = pd.DataFrame({"arch": used["arch"].astype(str), "latency_ms": used["median_ms"].astype(float)})
+    model = fit_networks(timings, space, prior, device=str(all_nets["device_uri"].iloc[0]))
+    model.device = identity
+    trust = rests_on(blocks.iloc[:0], all_nets, None, passes, left_out_networks=len(all_nets) - len(used))
+    model.metrics.update({"n_networks": int(len(used)), "rests_on": trust, "warnings": trust["warnings"]})
+    return model
 
 
 def parse_archs(space: "SearchSpace", texts: Sequence[Any]) -> list[Any]:

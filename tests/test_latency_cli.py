@@ -102,11 +102,40 @@ def test_fit_from_network_timings_with_and_without_a_prior(cli, model_file, tmp_
     assert json.loads(scratch.read_text())["metrics"]["networks_fit"]["kind"] == "networks"
 
 
+def test_fit_a_prior_to_the_network_timings_a_profile_stored(cli, model_file, tmp_path):
+    """The step after `profile --no-blocks --archs suggest:N --prior`: fit from the store, no CSV in between."""
+    space = get_space("fbnet-cifar")
+    rng = np.random.default_rng(2)
+    archs = random_archs(space, 12, rng)
+    phone, uri = tmp_path / "phone.db", "adb://PHONE1?runtime=litert"
+    ident = "Phone|litert|2.0|threads=4|cores=all"
+    with Store(phone) as st:
+        st.add_device(ident, uri, {"cpu": "Phone", "runtime_version": "2.0"}, runtime="litert", threads=4)
+        for arch, ms in zip(archs, network_ms(space, archs, rng, speed=3.0)):
+            st.put_network(ident, space.name, arch, _stats(float(ms)))
+        st.put_network(ident, space.name, random_archs(space, 1, rng)[0], _stats(500.0), flagged=True)
+    moved = tmp_path / "phone.latency.json"
+    out = json.loads(cli("fit", "--store", str(phone), "--device", uri, "--prior", str(model_file),
+                         "--out", str(moved), "--json", check=True).stdout)
+    fit = out["metrics"]["networks_fit"]
+    assert out["device"] == ident and fit["kind"] == "transfer" and fit["n_networks"] == 12  # the flagged one left out
+    assert out["metrics"]["rests_on"]["networks_left_out"] == 1
+    assert fit["train"]["acc10"] >= 0.9
+    ev = json.loads(cli("evaluate", "--model", str(moved), "--store", str(phone), "--json", check=True).stdout)
+    assert ev["n"] == 12 and ev["flagged_left_out"] == 1
+    # no prior: a store without blocks is fitted from its network timings alone
+    alone = json.loads(cli("fit", "--store", str(phone), "--out", str(tmp_path / "alone.json"), "--json",
+                           check=True).stdout)
+    assert alone["metrics"]["networks_fit"]["kind"] == "networks" and alone["metrics"]["n_networks"] == 12
+
+
 @pytest.mark.parametrize("args, message", [
     (["predict", "--model", "{pickled}", "fbnet-b"], "pickle payload"),
     (["predict", "--model", "{model}", "k3_e1-skip"], "22"),
     (["fit", "--networks", "{csv}", "--space", "fbnet-cifar", "--out", "x.json"], "latency_ms"),
-    (["fit", "--prior", "{model}", "--out", "x.json"], "--prior needs --networks"),
+    (["fit", "--prior", "{model}", "--out", "x.json"], "--prior needs the new device's network timings"),
+    (["fit", "--store", "{store}", "--device", URI, "--space", "fbnet", "--prior", "{model}", "--out", "x.json"],
+     "no whole-network timings of space fbnet"),
     (["evaluate", "--model", "{model}", "--store", "{store}", "--device", "adb://nope"], "no device"),
 ])
 def test_user_mistakes_exit_2_with_one_line(cli, model_file, store, tmp_path, args, message):

@@ -70,7 +70,7 @@ def fit_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="Device URI or stored identity; with --networks, the name the new model carries."),
     space: Optional[str] = typer.Option(None, "--space", help="Search space (default: inferred from the store; required with --networks)."),
     networks: Optional[Path] = typer.Option(None, "--networks", help="CSV of whole-network timings (columns arch, latency_ms) to fit from alone."),
-    prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --networks: a model of another device to adapt (transfer); repeat to combine several."),
+    prior: Optional[List[Path]] = typer.Option(None, "--prior", help="A model of another device to adapt (transfer) to the new one's network timings (--networks, or the store's for --device); repeat to combine several."),
     kind: str = typer.Option("et", "--kind", help="Block regressor: et (shared per-kernel costs + extra-trees, the default), or the earlier per-family cost model with gbm or rf trees."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds for the accuracy printed."),
     as_json: bool = typer.Option(False, "--json", help="Print the model's metrics as JSON."),
@@ -81,7 +81,9 @@ def fit_cmd(
     a per-network overhead fitted on its measured networks
     (hwnas fit --store hwnas.db --device 'cpu:onnxruntime?threads=1' --out cpu.latency.json).
     From whole-network timings alone, optionally adapting a prior model of another device
-    (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json).
+    (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json),
+    or from the network timings a profile stored (hwnas fit --store hwnas.db --device adb://SERIAL --prior
+    other.latency.json --out phone.latency.json).
     The network fit cross-validates a hierarchy (scaled prior; total MACs without the priors; + offset;
     + per-launch cost; + per-family corrections; + per-block corrections) and blends the regimes with the
     weights that minimise the blend's leave-one-out error (few timings lean on the scaled prior, many on
@@ -94,9 +96,12 @@ def fit_cmd(
         if store is not None:
             raise InputError("pass either --store or --networks, not both")
         model = api.fit_networks(_read_timings(networks), space, prior, device, name=f"networks:{networks.stem}")
+    elif prior:
+        if store is None:
+            raise InputError("--prior needs the new device's network timings: --networks timings.csv, "
+                             "or --store hwnas.db --device URI")
+        model = api.fit_store_networks(store, device, space, prior)
     else:
-        if prior:
-            raise InputError("--prior needs --networks (the target device's network timings)")
         if store is None:
             raise InputError("pass --store hwnas.db --device URI, or --networks timings.csv")
         with _progress() as progress:
