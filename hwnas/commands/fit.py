@@ -114,7 +114,9 @@ def fit_cmd(
     if as_json:
         print_json(info)
         return
-    console.print(f"wrote {escape(str(out))}: {model.kind} model of {escape(model.device)} for space {model.space}",
+    # A fit from network timings without a prior is stored as a transfer with none: say what it is.
+    kind_label = model.metrics.get("networks_fit", {}).get("kind", model.kind)
+    console.print(f"wrote {escape(str(out))}: {kind_label} model of {escape(model.device)} for space {model.space}",
                   highlight=False)
     for warning in model.metrics.get("warnings", []):  # loud: a model on few or flagged timings
         console.print(f"[bold yellow]WARNING:[/] {escape(warning)}", highlight=False)
