@@ -78,9 +78,12 @@ def model_predictions(model: Any, name: str, networks: pd.DataFrame) -> tuple[pd
     return pd.DataFrame(rows), skipped
 
 
-def _pick_space(name: Optional[str], blocks: pd.DataFrame) -> SearchSpace | None:
+def _pick_space(name: Optional[str], blocks: pd.DataFrame, networks: pd.DataFrame) -> SearchSpace | None:
     if name:
         return get_space(name)
+    if blocks.empty:  # devices profiled by whole networks only: their networks' space, when they share one
+        spaces = set(networks["space"])
+        return get_space(spaces.pop()) if len(spaces) == 1 else None
     return infer_space(set(blocks["block_key"]))
 
 
@@ -99,10 +102,15 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
             raise InputError(f"store {store_path} holds no measurements yet (run `hwnas profile` first)")
         ids = list(dict.fromkeys(store.resolve_device(d) for d in devices)) if devices else list(all_devices["device"])
         chosen = all_devices.set_index("device").loc[ids].reset_index()
-        empty = [f"{r.device_uri} ({r.device})" for r in chosen.itertuples() if int(r.n_blocks) == 0]
+        # A device profiled by whole networks only (`profile --no-blocks --archs suggest:N`) still has
+        # its networks, drift and predictor accuracy to show; the block sections leave it out.
+        empty = [f"{r.device_uri} ({r.device})" for r in chosen.itertuples()
+                 if int(r.n_blocks) == 0 and int(r.n_networks) == 0]
         if empty:
-            raise InputError(f"no block measurements for device(s) {', '.join(empty)} in {store_path}; "
+            raise InputError(f"no measurements for device(s) {', '.join(empty)} in {store_path}; "
                              f"profile them with `hwnas profile --device URI`")
+        warnings.extend(f"{r.device_uri}: whole networks only, so it is left out of the block sections"
+                        for r in chosen.itertuples() if int(r.n_blocks) == 0)
         blocks = pd.concat([store.blocks(i) for i in ids], ignore_index=True)
         networks = store.networks()
         from hwnas.profiler import history  # the drift section: speed curves and repeated passes
@@ -139,7 +147,8 @@ def collect(store_path: Path, devices: Sequence[str], models: Sequence[Union[Pat
     data = ReportData(
         devices=chosen, blocks=blocks, networks=networks[networks["device"].isin(ids)],
         predictions=pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
-        runs=summaries, space=_pick_space(space, blocks), tool_version=tool_version(),
+        runs=summaries, space=_pick_space(space, blocks, networks[networks["device"].isin(ids)]),
+        tool_version=tool_version(),
         references=references, passes=passes,
         sources={"store": str(store_path), **{f"model {i + 1}": str(m) if isinstance(m, (str, Path)) else f"{m.device} (in memory)"
                     for i, m in enumerate(models)},

@@ -96,8 +96,25 @@ def test_single_device_report_has_no_ratio_section():
 def test_device_without_measurements_is_refused():
     data = sample_data()
     data.blocks = data.blocks[data.blocks["device"] != "cpu-b"]
-    with pytest.raises(InputError, match="no block measurements: cpu-b"):
+    with pytest.raises(InputError, match="no measurements: cpu-b"):
         build_context(data)
+
+
+def test_device_timed_by_whole_networks_only_is_reported_beside_the_others():
+    """A phone profiled with --no-blocks --archs suggest:N: its networks show, the block sections skip it."""
+    data = sample_data(with_runs=False)
+    data.blocks = data.blocks[data.blocks["device"] != "cpu-b"]
+    data.networks = pd.concat([data.networks, data.networks.assign(device="cpu-b")], ignore_index=True)
+    ctx = build_context(data)
+    assert [row[0] for row in ctx["networks"]] == ["cpu-a:onnxruntime?threads=1", "cpu-b:onnxruntime?threads=1"]
+    assert ctx["blocks"]["heatmap"] and ctx["blocks"]["ratios"] == []  # cpu-a's panel only, nothing to compare
+    assert [row[0] for row in ctx["noise"]["rows"]] == ["cpu-a:onnxruntime?threads=1"]
+    only = sample_data(with_runs=False, with_model=False)
+    only.devices = only.devices.iloc[:1]
+    only.blocks = only.blocks.iloc[:0]
+    page = render_report(only, "md")
+    assert "_No block measurements to draw._" in page and "_No block timings._" in page
+    assert "Whole networks measured" in page
 
 
 def test_unknown_format_is_refused():

@@ -124,9 +124,27 @@ def test_device_without_measurements_keeps_the_old_report(cli, tmp_path):
     out = tmp_path / "r.html"
     out.write_text("previous report")
     _fails(cli("report", "--store", str(path), "--device", "cpu-a", "--device", "idle", "--out", str(out)),
-           "no block measurements", "idle")
+           "no measurements", "idle")
     assert out.read_text() == "previous report"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_device_with_networks_but_no_blocks_is_reported_with_a_warning(cli, tmp_path):
+    from hwnas.profiler.store import Store
+
+    data = sample_data(with_runs=False, with_model=False)
+    path = tmp_path / "s.db"
+    fill_store(path, data)
+    with Store(path) as store:
+        store.add_device("phone", "adb://PHONE1", {"model": "Pixel"})
+        for _, r in data.networks.iterrows():
+            store.put_network("phone", r["space"], r["arch"], {**r.to_dict(), "median_ms": 3 * r["median_ms"]})
+    out = tmp_path / "r.md"
+    proc = cli("report", "--store", str(path), "--device", "cpu-a", "--device", "adb://PHONE1", "--out", str(out),
+               check=True)
+    assert "adb://PHONE1: whole networks only" in proc.stdout + proc.stderr
+    page = out.read_text()
+    assert "| adb://PHONE1 | phone | 0 |" in page and page.count("| adb://PHONE1 |") >= 2  # devices and networks
 
 
 def test_store_of_a_newer_schema(cli, tmp_path):

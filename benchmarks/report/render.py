@@ -94,7 +94,7 @@ def _ratio_extremes(rel: pd.DataFrame, n: int = 5) -> tuple[list[tuple[str, str,
 
 def _block_section(data: ReportData, order: list[str], labels: dict[str, str]) -> dict[str, Any]:
     grids = {dev: latency_grid(data.blocks, dev, data.space) for dev in order}
-    grids = {d: g for d, g in grids.items() if not g.empty}
+    grids = {d: g for d, g in grids.items() if g.notna().to_numpy().any()}  # a device with no blocks: no panel
     out: dict[str, Any] = {"heatmap": None, "ratios": [], "grid_kind": "layer" if data.space else "shape"}
     if not grids:
         return out
@@ -212,9 +212,11 @@ def build_context(data: ReportData) -> dict[str, Any]:
         raise InputError("nothing to report: no devices given")
     order = data.device_order()
     measured = set(data.blocks["device"]) if not data.blocks.empty else set()
+    if data.networks is not None and not data.networks.empty:
+        measured |= set(data.networks["device"])  # a device timed by whole networks only is reported too
     missing = [d for d in order if d not in measured]
     if missing:
-        raise InputError(f"device(s) with no block measurements: {', '.join(missing)}")
+        raise InputError(f"device(s) with no measurements: {', '.join(missing)}")
     labels = device_labels(data.devices)
     return {
         "title": data.title,
