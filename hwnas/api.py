@@ -214,7 +214,7 @@ def fit(store: PathLike, device: str | None = None, space: str | None = None, *,
     store = Path(store)
     identity, blocks, nets, passes = _stored(store, device)
     if blocks.empty and len(nets):  # a --no-blocks profile: a model from its network timings alone
-        return fit_store_networks(store, identity, space)
+        return _fit_stored_networks(store, identity, nets, passes, space, None)
     if blocks.empty:
         raise InputError(f"device {identity} has no block measurements in {store}; profile it first")
     name = space or _space_of(set(blocks["block_key"]), nets)
@@ -280,13 +280,18 @@ def fit_store_networks(store: PathLike, device: str | None = None, space: str | 
     device's network timings, and P adapts to them.  Its `metrics` say what the fit rests on, as
     `fit`'s do.
     """
+    store = Path(store)
+    identity, _, nets, passes = _stored(store, device)
+    return _fit_stored_networks(store, identity, nets, passes, space, prior)
+
+
+def _fit_stored_networks(store: Path, identity: str, nets: "pd.DataFrame", passes: "pd.DataFrame",
+                         space: str | None, prior: Any) -> "LatencyModel":
     import pandas as pd
 
     from hwnas.latency_models.network import reliable
     from hwnas.latency_models.trust import rests_on
 
-    store = Path(store)
-    identity, blocks, nets, passes = _stored(store, device)
     if space is None:
         spaces = sorted(set(nets["space"]))
         if len(spaces) > 1:
@@ -300,7 +305,7 @@ def fit_store_networks(store: PathLike, device: str | None = None, space: str | 
     timings = pd.DataFrame({"arch": used["arch"].astype(str), "latency_ms": used["median_ms"].astype(float)})
     model = fit_networks(timings, space, prior, device=str(all_nets["device_uri"].iloc[0]))
     model.device = identity
-    trust = rests_on(blocks.iloc[:0], all_nets, None, passes, left_out_networks=len(all_nets) - len(used))
+    trust = rests_on(pd.DataFrame(), all_nets, None, passes, left_out_networks=len(all_nets) - len(used))
     model.metrics.update({"n_networks": int(len(used)), "rests_on": trust, "warnings": trust["warnings"]})
     return model
 
