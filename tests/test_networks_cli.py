@@ -134,3 +134,21 @@ def test_suggest_returns_networks_that_differ_from_random_and_wires_into_profile
         plan(SPACE.name, archs="suggest:x", blocks=False, seed=3)
     with pytest.raises(InputError, match="only with `archs` suggest"):
         plan(SPACE.name, archs="random:3", blocks=False, seed=3, priors=[Path(models[0])])
+
+
+@pytest.mark.slow
+def test_profile_suggest_then_the_printed_fit_command_closes_the_new_device_loop(cli, models, tmp_path):
+    """A user follows `profile --archs suggest:N --prior`'s last line: the fit it names works as printed."""
+    import shlex
+
+    store = tmp_path / "new.db"
+    proc = cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",
+               "--archs", "suggest:4", "--prior", str(models[0]), "--store", str(store),
+               "--passes", "1", "--no-reference", "--no-selfcheck", check=True, cwd=tmp_path)
+    line = proc.stdout.split("next: ", 1)[1].splitlines()[0]  # one line, as a user copies it
+    argv = shlex.split(line)
+    assert argv[:2] == ["hwnas", "fit"] and argv[argv.index("--device") + 1] == "cpu:onnxruntime?threads=1"
+    argv[argv.index("NEW.latency.json")] = str(tmp_path / "new.latency.json")
+    out = json.loads(cli(*argv[1:], "--json", check=True, cwd=tmp_path).stdout)
+    fit = out["metrics"]["networks_fit"]
+    assert fit["kind"] == "transfer" and fit["n_networks"] == 4 and out["metrics"]["rests_on"]["networks"] == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import threading
 from pathlib import Path
 from typing import List, Optional
@@ -127,6 +129,12 @@ def profile(
     else:
         for line in _summary_lines(space, store, summaries):
             console.print(clean(line), markup=False, highlight=False)
+        if prior and not any(s.failed for s in summaries):  # the new-device loop's next step
+            priors = " ".join(f"--prior {shlex.quote(str(p))}" for p in prior)
+            for s in summaries:
+                console.print(clean(f"next: hwnas fit --store {shlex.quote(str(store))} --device "
+                                    f"{shlex.quote(s.device)} {priors} --out NEW.latency.json"),
+                              markup=False, highlight=False, soft_wrap=True)  # one line, to copy
     failed = [s for s in summaries if s.failed]
     if failed:
         from hwnas.devices.base import DeviceError
