@@ -129,7 +129,7 @@ def profile(
     else:
         for line in _summary_lines(space, store, summaries):
             console.print(clean(line), markup=False, highlight=False)
-        if prior and not any(s.failed for s in summaries):  # the new-device loop's next step
+        if prior and not blocks and not any(s.failed for s in summaries):  # the new-device loop's next step
             priors = " ".join(f"--prior {shlex.quote(str(p))}" for p in prior)
             for s in summaries:
                 console.print(clean(f"next: hwnas fit --store {shlex.quote(str(store))} --device "
