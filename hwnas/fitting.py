@@ -153,6 +153,11 @@ def _fit_stored_networks(store: Path, identity: str, nets: "pd.DataFrame", passe
     from hwnas.latency_models.network import reliable
     from hwnas.latency_models.trust import rests_on
 
+    if space is None and prior:  # the prior's space: the timings that can adapt it
+        from hwnas.latency_models.io import load_model
+
+        first = prior[0] if isinstance(prior, (list, tuple)) else prior
+        space = (load_model(first) if isinstance(first, (str, Path)) else first).space
     if space is None:
         spaces = sorted(set(nets["space"]))
         if len(spaces) > 1:

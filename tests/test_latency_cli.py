@@ -123,9 +123,17 @@ def test_fit_a_prior_to_the_network_timings_a_profile_stored(cli, model_file, tm
     assert fit["train"]["acc10"] >= 0.9
     ev = json.loads(cli("evaluate", "--model", str(moved), "--store", str(phone), "--json", check=True).stdout)
     assert ev["n"] == 12 and ev["flagged_left_out"] == 1
+    # networks of another space beside them: the prior's space picks the ones to adapt it to
+    other = get_space("fbnet")
+    with Store(phone) as st:
+        for arch in random_archs(other, 3, rng):
+            st.put_network(ident, other.name, arch, _stats(30.0))
+    again = json.loads(cli("fit", "--store", str(phone), "--device", uri, "--prior", str(model_file),
+                           "--out", str(moved), "--json", check=True).stdout)
+    assert again["space"] == "fbnet-cifar" and again["metrics"]["networks_fit"]["n_networks"] == 12
     # no prior: a store without blocks is fitted from its network timings alone
-    alone = json.loads(cli("fit", "--store", str(phone), "--out", str(tmp_path / "alone.json"), "--json",
-                           check=True).stdout)
+    alone = json.loads(cli("fit", "--store", str(phone), "--space", "fbnet-cifar", "--out",
+                           str(tmp_path / "alone.json"), "--json", check=True).stdout)
     assert alone["metrics"]["networks_fit"]["kind"] == "networks" and alone["metrics"]["n_networks"] == 12
 
 
