@@ -142,8 +142,13 @@ def fit_store_networks(store: PathLike, device: str | None = None, space: str | 
     `fit`'s do.
     """
     store = Path(store)
-    identity, _, nets, passes = _stored(store, device)
-    return _fit_stored_networks(store, identity, nets, passes, space, prior)
+    identity, blocks, nets, passes = _stored(store, device)
+    model = _fit_stored_networks(store, identity, nets, passes, space, prior)
+    if len(blocks):  # a transfer reads whole networks only: say what it left aside
+        model.metrics["note_blocks"] = (f"the store also holds {len(blocks)} block timings of this device, which a "
+                                        f"transfer does not use; `hwnas fit` without --prior builds a lookup table "
+                                        f"from them")
+    return model
 
 
 def _fit_stored_networks(store: Path, identity: str, nets: "pd.DataFrame", passes: "pd.DataFrame",

@@ -102,6 +102,14 @@ def test_fit_from_network_timings_with_and_without_a_prior(cli, model_file, tmp_
     assert json.loads(scratch.read_text())["metrics"]["networks_fit"]["kind"] == "networks"
 
 
+def test_a_transfer_from_a_store_with_blocks_says_it_left_them_aside(cli, store, model_file, tmp_path):
+    text = cli("fit", "--store", str(store), "--device", URI, "--prior", str(model_file), "--out",
+               str(tmp_path / "t.json"), check=True).stdout
+    assert "block timings of this device, which a transfer does not use" in " ".join(text.split())
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["metrics"]["networks_fit"]["n_networks"] == 40 and "note_blocks" in data["metrics"]
+
+
 def test_fit_a_prior_to_the_network_timings_a_profile_stored(cli, model_file, tmp_path):
     """The step after `profile --no-blocks --archs suggest:N --prior`: fit from the store, no CSV in between."""
     space = get_space("fbnet-cifar")

@@ -120,6 +120,8 @@ def fit_cmd(
                   highlight=False)
     for warning in model.metrics.get("warnings", []):  # loud: a model on few or flagged timings
         console.print(f"[bold yellow]WARNING:[/] {escape(warning)}", highlight=False)
+    if model.metrics.get("note_blocks"):
+        console.print(f"  note: {escape(model.metrics['note_blocks'])}", highlight=False)
     labels = {"blocks_cv": "blocks, held out (regressor)", "networks_cv": "networks, held out",
               "networks_fit": "networks (fit)"}
     for key, label in labels.items():
