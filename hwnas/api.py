@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from hwnas.profiler.worker import DeviceSummary
     from hwnas.search.rundir import Run
 
-__all__ = ["plan", "parse_archs", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "fit_store_networks", "search", "search_run", "train", "export",
+__all__ = ["plan", "stored_archs", "parse_archs", "steadiness", "profile", "profile_devices", "fit", "fit_networks", "fit_store_networks", "search", "search_run", "train", "export",
            "report"]
 
 PathLike = Union[str, Path]
@@ -36,11 +36,12 @@ PathLike = Union[str, Path]
 
 
 def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: int = 0, seed: int = 0,
-         limit: int | None = None, priors: Sequence[PathLike] = ()) -> list["Item"]:
+         limit: int | None = None, priors: Sequence[PathLike] = (), measured: Sequence[str] = ()) -> list["Item"]:
     """What a profile measures: the space's blocks, `samples` random blocks and the `archs` networks.
 
     `archs` is `random:N`, `suggest:N` (the N networks whose timings teach a transfer from the
-    `priors` models most), or presets / architecture strings separated by `;`.
+    `priors` models most, beside the `measured` ones the device already has: `stored_archs`),
+    or presets / architecture strings separated by `;`.
     """
     import re
 
@@ -66,7 +67,8 @@ def plan(space: str, *, archs: str | None = None, blocks: bool = True, samples: 
         m = re.fullmatch(r"suggest:(\d+)", spec)
         if not m:
             raise InputError(f"`archs` {spec!r}: expected suggest:N with N a whole number")
-        items += arch_items(sp, suggest_archs(sp, int(m[1]), list(priors), seed))
+        done = [sp.parse(a) for a in measured]
+        items += arch_items(sp, suggest_archs(sp, int(m[1]), list(priors), seed, measured=done))
     elif spec:
         if priors:
             raise InputError("`priors` are used only with `archs` suggest:N")
@@ -102,6 +104,26 @@ def steadiness(passes: int = 2, reference: bool = True, drift: str = "auto", ret
                       interval=interval, agree=agree)
 
 
+def stored_archs(store: PathLike, space: str, devices: Sequence[str]) -> list[str]:
+    """Architectures of `space` the store already has timings of on any of `devices` (none: a new store)."""
+    from hwnas.profiler.store import Store
+
+    if not Path(store).is_file():
+        return []
+    with Store(Path(store), create=False, readonly=True) as st:
+        known = set(st.devices()["device"])
+        archs: dict[str, None] = {}
+        for uri in devices:
+            try:
+                identity = st.resolve_device(uri)
+            except InputError:
+                continue
+            if identity in known:
+                nets = st.networks(identity)
+                archs.update(dict.fromkeys(nets.loc[nets["space"] == space, "arch"]))
+    return list(archs)
+
+
 def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas.db", *, archs: str | None = None,
                     blocks: bool = True, samples: int = 0, seed: int = 0, limit: int | None = None,
                     priors: Sequence[PathLike] = (), remeasure: bool = False, retries: int = 1, ray: str | None = None,
@@ -129,7 +151,9 @@ def profile_devices(space: str, devices: Sequence[str], store: PathLike = "hwnas
         parse_uri(uri)  # a malformed URI fails before any work starts
     steady = steadiness(passes, reference, drift, retries, selfcheck, interval, agree, band)
     if items is None:
-        items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors)
+        done = stored_archs(store, space, devices) if (archs or "").strip().startswith("suggest") else []
+        items = plan(space, archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=priors,
+                     measured=done)
     items = list(items)
     with Store(Path(store)) as st:
         if ray:

@@ -116,10 +116,11 @@ def evaluate_timings(model: Any, path: str | Path, worst: int = 5) -> dict[str, 
 
 
 def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (), seed: int = 0,
-                  pool: int | None = None) -> list[Any]:
+                  pool: int | None = None, measured: Sequence[Any] = ()) -> list[Any]:
     """The `n` networks whose timings teach a transfer from `priors` most (greedy D-optimal over random candidates).
 
     Candidates: `pool` random architectures of the space (default max(2000, 20n)), seeded.
+    `measured`: architectures already timed on the device; the picks complement them.
     """
     from hwnas.latency_models.io import load_model
     from hwnas.latency_models.selection import suggest
@@ -134,6 +135,7 @@ def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (),
             raise InputError(f"--prior {p} is a model for space {m.space!r}, not {space.name!r}")
         models.append(m)
     candidates = random_archs(space, pool or max(2000, 20 * n), seed)
-    if n > len(candidates):
-        raise InputError(f"suggest:{n} asks for more networks than the {len(candidates)} candidates drawn")
-    return [candidates[i] for i in suggest(space, models, candidates, n)]
+    if n > len(candidates) - len(measured):
+        raise InputError(f"suggest:{n} asks for more networks than the {len(candidates)} candidates drawn "
+                         f"(less the {len(measured)} already measured)")
+    return [candidates[i] for i in suggest(space, models, candidates, n, measured=measured)]

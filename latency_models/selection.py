@@ -49,24 +49,41 @@ def design_matrix(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyMo
     return np.column_stack([np.ones(len(archs)), Z, np.log(np.maximum(scale, 1e-12)) - np.log(scale.mean())])
 
 
+def _key(arch: Any) -> tuple[Any, ...]:
+    """One form for an architecture given as text ("k3_e1-skip-...") or as the space's tuple."""
+    return tuple(arch.split("-")) if isinstance(arch, str) else tuple(arch)
+
+
 def suggest(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyModel | None, candidates: Sequence[Any],
-            n: int, ridge: float = 1.0) -> list[int]:
-    """Indices into `candidates` of the `n` networks to time first (greedy D-optimal, in pick order)."""
+            n: int, ridge: float = 1.0, measured: Sequence[Any] = ()) -> list[int]:
+    """Indices into `candidates` of the `n` networks to time first (greedy D-optimal, in pick order).
+
+    `measured`: networks the device already has timings of (a second `suggest:N` into the same
+    store).  The design starts from them, so the new picks add what they lack, and none of them is
+    picked again.
+    """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"n must be a positive whole number, got {n!r}")
-    if n > len(candidates):
-        raise InputError(f"n={n} exceeds the {len(candidates)} candidate networks")
+    done = {_key(a) for a in measured}
+    fresh = [i for i, a in enumerate(candidates) if _key(a) not in done]
+    if n > len(fresh):
+        raise InputError(f"n={n} exceeds the {len(fresh)} candidate networks not yet measured")
     if not ridge > 0:
         raise InputError(f"ridge must be > 0, got {ridge}")
     # Fewer than MIN_RICH timings fit only the regimes without per-family terms (transfer): a design
     # over all the per-family columns spends the picks on directions the fit will not use
     # (bench_transfer at n=5, suggest minus random rho: -0.001 -> +0.005 measured, -0.026 -> +0.023
-    # synthetic).
-    Z = design_matrix(space, priors, candidates, rich=n >= MIN_RICH)
+    # synthetic).  The fit will have the measured timings too.
+    Z_all = design_matrix(space, priors, list(candidates) + list(measured), rich=n + len(done) >= MIN_RICH)
+    Z, Z_done = Z_all[: len(candidates)], Z_all[len(candidates):]
     Minv = np.eye(Z.shape[1]) / ridge
+    for z in Z_done:  # the information the stored timings already give
+        v = Minv @ z
+        Minv -= np.outer(v, v) / (1.0 + z @ v)
     gain = np.einsum("ij,jk,ik->i", Z, Minv, Z)
     picked: list[int] = []
-    free = np.ones(len(Z), dtype=bool)
+    free = np.zeros(len(Z), dtype=bool)
+    free[fresh] = True
     for _ in range(n):
         i = int(np.argmax(np.where(free, gain, -np.inf)))
         picked.append(i)

@@ -152,3 +152,12 @@ def test_profile_suggest_then_the_printed_fit_command_closes_the_new_device_loop
     out = json.loads(cli(*argv[1:], "--json", check=True, cwd=tmp_path).stdout)
     fit = out["metrics"]["networks_fit"]
     assert fit["kind"] == "transfer" and fit["n_networks"] == 4 and out["metrics"]["rests_on"]["networks"] == 4
+    # the same command again: four more networks, picked beside the four already timed (none twice)
+    again = cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",
+                "--archs", "suggest:4", "--prior", str(models[0]), "--store", str(store),
+                "--passes", "1", "--no-reference", "--no-selfcheck", check=True, cwd=tmp_path)
+    assert "picking beside the 4 networks already timed" in again.stdout
+    from hwnas.profiler.store import Store
+
+    with Store(store, create=False, readonly=True) as st:
+        assert st.networks()["arch"].nunique() == 8

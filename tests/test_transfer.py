@@ -251,6 +251,25 @@ def test_suggest_picks_distinct_spread_networks_deterministically(cifar, prior, 
         suggest(cifar, prior, archs[:3], 5)
 
 
+def test_suggest_beside_measured_networks_adds_new_ones_that_complement_them(cifar, prior, archs):
+    """A second suggest:N into the same store: nothing picked twice, and the design starts from what is timed."""
+    first = suggest(cifar, prior, archs, 10)
+    measured = [archs[i] for i in first]
+    more = suggest(cifar, prior, archs, 10, measured=measured)
+    assert not set(more) & set(first) and len(set(more)) == 10
+    as_tuples = suggest(cifar, prior, archs, 10, measured=[tuple(a.split("-")) for a in measured])
+    assert as_tuples == more  # text or the space's tuples: the same networks
+    # the joint design is at least as informative as the first picks plus fresh, unconditioned ones
+    Z = design_matrix(cifar, prior, archs, rich=True)
+    fresh = [i for i in suggest(cifar, prior, [a for i, a in enumerate(archs) if i not in first], 10)]
+    rest = [i for i in range(len(archs)) if i not in first]
+    naive = first + [rest[i] for i in fresh]
+    logdet = lambda idx: np.linalg.slogdet(Z[idx].T @ Z[idx] + np.eye(Z.shape[1]))[1]
+    assert logdet(first + more) >= logdet(naive) - 1e-9
+    with pytest.raises(InputError, match="not yet measured"):
+        suggest(cifar, prior, archs[:12], 5, measured=archs[:10])
+
+
 def test_few_picks_are_designed_over_the_columns_a_few_timings_fit(cifar, prior, archs):
     """Below MIN_RICH timings only the priors' totals, total MACs and the launch count enter the fit,
     so the design spreads those, not forty per-family columns."""
