@@ -120,7 +120,8 @@ def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (),
     """The `n` networks whose timings teach a transfer from `priors` most (greedy D-optimal over random candidates).
 
     Candidates: `pool` random architectures of the space (default max(2000, 20n)), seeded.
-    `measured`: architectures already timed on the device; the picks complement them.
+    `measured`: architectures already timed on the device.  If they are all among these picks, the
+    picks stand (the same command again resumes); otherwise the picks complement them.
     """
     from hwnas.latency_models.io import load_model
     from hwnas.latency_models.selection import suggest
@@ -138,4 +139,11 @@ def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (),
     if n > len(candidates) - len(measured):
         raise InputError(f"suggest:{n} asks for more networks than the {len(candidates)} candidates drawn "
                          f"(less the {len(measured)} already measured)")
-    return [candidates[i] for i in suggest(space, models, candidates, n, measured=measured)]
+    picks = suggest(space, models, candidates, n)
+    own = {tuple(candidates[i]) for i in picks}
+    if measured and not {tuple(a) for a in measured} <= own:
+        # The store holds networks this command did not pick (another seed or N, random ones): design
+        # beside them.  Stored networks that are all among its own picks are a run being resumed (or
+        # extended: the greedy picks of suggest:2N begin with those of suggest:N), which keeps them.
+        picks = suggest(space, models, candidates, n, measured=measured)
+    return [candidates[i] for i in picks]

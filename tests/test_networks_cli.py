@@ -152,12 +152,20 @@ def test_profile_suggest_then_the_printed_fit_command_closes_the_new_device_loop
     out = json.loads(cli(*argv[1:], "--json", check=True, cwd=tmp_path).stdout)
     fit = out["metrics"]["networks_fit"]
     assert fit["kind"] == "transfer" and fit["n_networks"] == 4 and out["metrics"]["rests_on"]["networks"] == 4
-    # the same command again: four more networks, picked beside the four already timed (none twice)
-    again = cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",
-                "--archs", "suggest:4", "--prior", str(models[0]), "--store", str(store),
-                "--passes", "1", "--no-reference", "--no-selfcheck", check=True, cwd=tmp_path)
-    assert "picking beside the 4 networks already timed" in again.stdout
     from hwnas.profiler.store import Store
 
-    with Store(store, create=False, readonly=True) as st:
-        assert st.networks()["arch"].nunique() == 8
+    def again(*args):
+        return cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",
+                   "--prior", str(models[0]), "--store", str(store), "--passes", "1", "--no-reference",
+                   "--no-selfcheck", *args, check=True, cwd=tmp_path).stdout
+
+    def stored():
+        with Store(store, create=False, readonly=True) as st:
+            return st.networks()["arch"].nunique()
+
+    # the same command again resumes: nothing new; suggest:6 extends the same design by two
+    assert "4 already stored" in " ".join(again("--archs", "suggest:4").split()) and stored() == 4
+    assert "picking beside" not in again("--archs", "suggest:6") and stored() == 6
+    # another seed: three more, picked beside the six already timed (none twice)
+    assert "picking beside the 6 networks already timed" in again("--archs", "suggest:3", "--seed", "5")
+    assert stored() == 9

@@ -94,7 +94,7 @@ def profile(
     store: Path = typer.Option(Path("hwnas.db"), "--store", help="SQLite measurement store (created if missing)."),
     samples: int = typer.Option(0, "--samples", help="Also measure N random blocks around the space's grid (regressor training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed for --samples and --archs random:N."),
-    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, suggest:N (the N that teach a transfer from --prior most, beside the device's networks already in the store), or presets/arch strings separated by ';'."),
+    archs: Optional[str] = typer.Option(None, "--archs", help="Whole networks measured end to end: random:N, suggest:N (the N that teach a transfer from --prior most; beside the device's other networks in the store), or presets/arch strings separated by ';'."),
     prior: Optional[List[Path]] = typer.Option(None, "--prior", help="With --archs suggest:N: latency model(s) of other devices the new device's model will be transferred from."),
     blocks: bool = typer.Option(True, "--blocks/--no-blocks", help="Measure the space's blocks (--no-blocks: only --archs/--samples)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Measure only the first N items (a quick trial)."),
@@ -116,12 +116,13 @@ def profile(
     knobs = dict(interval=reference_every, agree=agree / 100.0, band=band / 100.0)
     api.steadiness(passes, reference, drift, retries, selfcheck, **knobs)  # bad values fail before any work
     out = Console(stderr=True) if as_json else console
-    if (archs or "").strip().startswith("suggest"):  # a second suggest:N complements what is stored
+    if (archs or "").strip().startswith("suggest"):  # another suggest:N complements what is stored
         options["measured"] = api.stored_archs(store, space, list(device))
-        if options["measured"]:
-            out.print(f"suggest: picking beside the {len(options['measured'])} networks already timed in "
-                      f"{safe(str(store))}", highlight=False)
     items = api.plan(space, **options)  # bad input fails here, before a device is opened
+    measured = set(options.get("measured", ()))
+    if measured and not measured <= {i.arch_text for i in items if i.kind == "network"}:
+        out.print(f"suggest: picking beside the {len(measured)} networks already timed in {safe(str(store))}",
+                  highlight=False)
     display = _Display(out)
     with display.progress:
         summaries = api.profile_devices(space, list(device), store, remeasure=remeasure, retries=retries, ray=ray,
