@@ -144,6 +144,6 @@ def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (),
     if measured and not {tuple(a) for a in measured} <= own:
         # The store holds networks this command did not pick (another seed or N, random ones): design
         # beside them.  Stored networks that are all among its own picks are a run being resumed (or
-        # extended: the greedy picks of suggest:2N begin with those of suggest:N), which keeps them.
+        # extended by a larger N whose greedy picks begin with them), which keeps them.
         picks = suggest(space, models, candidates, n, measured=measured)
     return [candidates[i] for i in picks]
