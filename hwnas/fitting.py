@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from hwnas.latency_models.network import LatencyModel
     from hwnas.search.space import SearchSpace
 
-__all__ = ["fit", "fit_networks", "fit_store_networks", "parse_archs"]
+__all__ = ["fit", "fit_networks", "fit_store_networks", "parse_archs", "fingerprints", "in_fit"]
 
 PathLike = Union[str, Path]
 
@@ -128,8 +128,28 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
     archs = parse_archs(sp, list(timings["arch"]))
     target = device or name or "networks"
     if priors:
-        return fit_transfer(priors, sp, archs, timings["latency_ms"], target, device)
-    return fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+        model = fit_transfer(priors, sp, archs, timings["latency_ms"], target, device)
+    else:
+        model = fit_from_networks(sp, archs, timings["latency_ms"], target, device)
+    # Which networks the fit saw, so that `evaluate` can say when it scores them in-sample.
+    model.metrics["networks_fit"]["fitted_on"] = fingerprints(sp, archs)
+    return model
+
+
+def fingerprints(space: "SearchSpace", archs: Sequence[Any]) -> list[str]:
+    """A short hash of each architecture's canonical text: what a model file keeps of its fit's networks.
+
+    Hashes, not texts: a thousand fbnet-cifar architectures are ~100 KB of text, 15 KB of hashes.
+    """
+    import hashlib
+
+    return [hashlib.sha1(space.format(a).encode()).hexdigest()[:12] for a in archs]
+
+
+def in_fit(model: "LatencyModel", space: "SearchSpace", archs: Sequence[Any]) -> int:
+    """How many of `archs` (parsed) are networks the model was fitted on (0 for a model that keeps none)."""
+    seen = set(model.metrics.get("networks_fit", {}).get("fitted_on", ()))
+    return sum(f in seen for f in fingerprints(space, archs)) if seen else 0
 
 
 def fit_store_networks(store: PathLike, device: str | None = None, space: str | None = None,

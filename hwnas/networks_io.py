@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from hwnas.search.space import InputError, SearchSpace
+from hwnas.search.space import InputError, SearchSpace, get_space
 
 __all__ = ["read_archs", "read_timings", "predict_archs", "evaluate_timings", "suggest_archs"]
 
@@ -97,7 +97,6 @@ def _checked(space: SearchSpace, archs: Sequence[str], where: str, first_line: i
 def predict_archs(model: Any, archs: Sequence[str], where: str = "architectures", first_line: int = 1) -> pd.DataFrame:
     """Predicted ms of every architecture (columns arch, predicted_ms), in input order."""
     from hwnas.latency_models.fastfields import predict_many
-    from hwnas.search.space import get_space
 
     space = get_space(model.space)
     parsed = _checked(space, archs, where, first_line)
@@ -108,10 +107,14 @@ def evaluate_timings(model: Any, path: str | Path, worst: int = 5) -> dict[str, 
     """The store-evaluation metrics (±5/10/15%, RMSE, RMSPE, ρ, τ, worst cases) against a timings CSV."""
     from hwnas.latency_models.metrics import evaluate, worst_cases
 
+    from hwnas.fitting import in_fit, parse_archs
+
     timings = read_timings(path)
     pred = predict_archs(model, list(timings["arch"]), str(path), 2)["predicted_ms"].to_numpy()
     y = timings["latency_ms"].to_numpy(dtype=float)
+    space = get_space(model.space)
     return {"networks": str(path), "model_device": model.device, "space": model.space,
+            "in_fit": in_fit(model, space, parse_archs(space, list(timings["arch"]))),
             **evaluate(pred, y), "worst": worst_cases(pred, y, list(timings["arch"]), max(0, worst))}
 
 

@@ -130,7 +130,7 @@ def test_fit_a_prior_to_the_network_timings_a_profile_stored(cli, model_file, tm
     assert out["metrics"]["rests_on"]["networks_left_out"] == 1
     assert fit["train"]["acc10"] >= 0.9
     ev = json.loads(cli("evaluate", "--model", str(moved), "--store", str(phone), "--json", check=True).stdout)
-    assert ev["n"] == 12 and ev["flagged_left_out"] == 1
+    assert ev["n"] == 12 and ev["flagged_left_out"] == 1 and ev["in_fit"] == 12
     # networks of another space beside them: the prior's space picks the ones to adapt it to
     other = get_space("fbnet")
     with Store(phone) as st:

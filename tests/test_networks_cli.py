@@ -119,7 +119,15 @@ def test_fit_with_two_priors_then_evaluate_against_a_timings_csv(cli, models, ti
     assert fit["priors"] == ["a", "b"] and fit["regime"] in ("scale", "macs", "affine", "launch", "corrected", "layer")
     res = json.loads(cli("evaluate", "--model", str(out), "--networks", str(timings), "--json", check=True).stdout)
     assert res["n"] == 40 and res["acc10"] >= 0.9 and res["spearman"] > 0.9 and len(res["worst"]) == 5
+    assert res["in_fit"] == 40  # the fit's own timings: evaluate says the figures are in-sample
     text = cli("evaluate", "--model", str(out), "--networks", str(timings), check=True).stdout
+    assert "40 of these 40 networks are timings the model was fitted on" in " ".join(text.split())
+    held = tmp_path / "held.csv"  # networks the fit never saw: nothing to say
+    rng = np.random.default_rng(7)
+    other = random_archs(SPACE, 10, rng)
+    pd.DataFrame({"arch": other, "latency_ms": network_ms(SPACE, other, rng, speed=20)}).to_csv(held, index=False)
+    fresh = json.loads(cli("evaluate", "--model", str(out), "--networks", str(held), "--json", check=True).stdout)
+    assert fresh["in_fit"] == 0
     assert "±10%" in text and "worst cases" in text
 
 

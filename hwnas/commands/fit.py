@@ -255,12 +255,15 @@ def evaluate_cmd(
                          + "; profile some with hwnas profile --archs random:100")
     space = get_space(model.space)
     archs = list(nets["arch"])
+    parsed = api.parse_archs(space, archs)
     with _progress() as progress:
         progress.add_task(f"predicting {len(archs)} networks", total=None)
-        pred = model.predict_networks(space, api.parse_archs(space, archs))
+        pred = model.predict_networks(space, parsed)
     y = nets["median_ms"].to_numpy(dtype=float)
+    from hwnas.fitting import in_fit
+
     result = {"model": str(model_path), "device": identity, "model_device": model.device, "space": model.space,
-              "flagged_left_out": 0 if include_flagged else n_flagged,
+              "flagged_left_out": 0 if include_flagged else n_flagged, "in_fit": in_fit(model, space, parsed),
               **evaluate(pred, y), "worst": worst_cases(pred, y, archs, max(0, worst))}
     if as_json:
         print_json(result)
@@ -275,6 +278,10 @@ def _print_evaluation(result: dict[str, Any], header: str) -> None:
     console.print(f"  {_fmt_metrics(result)}  RMSE: {result['rmse_ms']:.4f} ms  "
                   f"Kendall τ: {result['kendall'] if result['kendall'] is None else round(result['kendall'], 3)}",
                   highlight=False)
+    if result.get("in_fit"):
+        console.print(f"  note: {result['in_fit']} of these {result['n']} networks are timings the model was "
+                      f"fitted on, so their error is in-sample; `hwnas fit` printed the leave-one-out "
+                      f"figures for held-out ones", highlight=False)
     if result["worst"]:
         console.print(table("worst cases", ["arch", "measured ms", "predicted ms", "error"],
                             [(escape(w["name"]), f"{w['measured_ms']:.4f}", f"{w['predicted_ms']:.4f}",
