@@ -111,16 +111,14 @@ def stored_archs(store: PathLike, space: str, devices: Sequence[str]) -> list[st
     if not Path(store).is_file():
         return []
     with Store(Path(store), create=False, readonly=True) as st:
-        known = set(st.devices()["device"])
         archs: dict[str, None] = {}
         for uri in devices:
             try:
                 identity = st.resolve_device(uri)
-            except InputError:
+            except InputError:  # a device this store has not seen yet
                 continue
-            if identity in known:
-                nets = st.networks(identity)
-                archs.update(dict.fromkeys(nets.loc[nets["space"] == space, "arch"]))
+            nets = st.networks(identity)
+            archs.update(dict.fromkeys(nets.loc[nets["space"] == space, "arch"]))
     return list(archs)
 
 

@@ -112,11 +112,9 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
     `prior` is one model of an already profiled device or several (they combine into the best predictor
     for the new one); `device` is the target's URI when known, `name` labels the model otherwise.
     """
-    from hwnas.latency_models.io import load_model
     from hwnas.latency_models.transfer import fit_from_networks, fit_transfer
 
-    given = [] if prior is None else list(prior) if isinstance(prior, (list, tuple)) else [prior]
-    priors = [load_model(p) if isinstance(p, (str, Path)) else p for p in given]
+    given, priors = _priors(prior)
     space = space or (priors[0].space if priors else None)
     if space is None:
         raise InputError("network timings need `space` (or a `prior` model, whose space is used)")
@@ -134,6 +132,14 @@ def fit_networks(timings: "pd.DataFrame", space: str | None = None,
     # Which networks the fit saw, so that `evaluate` can say when it scores them in-sample.
     model.metrics["networks_fit"]["fitted_on"] = fingerprints(sp, archs)
     return model
+
+
+def _priors(prior: Any) -> tuple[list[Any], list["LatencyModel"]]:
+    """(as given, as models): one prior or several, files read once."""
+    from hwnas.latency_models.io import load_model
+
+    given = [] if prior is None else list(prior) if isinstance(prior, (list, tuple)) else [prior]
+    return given, [load_model(p) if isinstance(p, (str, Path)) else p for p in given]
 
 
 def fingerprints(space: "SearchSpace", archs: Sequence[Any]) -> list[str]:
@@ -178,11 +184,9 @@ def _fit_stored_networks(store: Path, identity: str, nets: "pd.DataFrame", passe
     from hwnas.latency_models.network import reliable
     from hwnas.latency_models.trust import rests_on
 
-    if space is None and prior:  # the prior's space: the timings that can adapt it
-        from hwnas.latency_models.io import load_model
-
-        first = prior[0] if isinstance(prior, (list, tuple)) else prior
-        space = (load_model(first) if isinstance(first, (str, Path)) else first).space
+    _, models = _priors(prior)  # read once: the fit below gets the models
+    if space is None and models:  # the prior's space: the timings that can adapt it
+        space = models[0].space
     if space is None:
         spaces = sorted(set(nets["space"]))
         if len(spaces) > 1:
@@ -194,7 +198,7 @@ def _fit_stored_networks(store: Path, identity: str, nets: "pd.DataFrame", passe
                          f"in {store}; profile some with --archs suggest:N --prior MODEL (or random:N)")
     used = reliable(all_nets)
     timings = pd.DataFrame({"arch": used["arch"].astype(str), "latency_ms": used["median_ms"].astype(float)})
-    model = fit_networks(timings, space, prior, device=str(all_nets["device_uri"].iloc[0]))
+    model = fit_networks(timings, space, models or None, device=str(all_nets["device_uri"].iloc[0]))
     model.device = identity
     trust = rests_on(pd.DataFrame(), all_nets, None, passes, left_out_networks=len(all_nets) - len(used))
     model.metrics.update({"n_networks": int(len(used)), "rests_on": trust, "warnings": trust["warnings"]})

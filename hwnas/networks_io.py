@@ -107,14 +107,16 @@ def evaluate_timings(model: Any, path: str | Path, worst: int = 5) -> dict[str, 
     """The store-evaluation metrics (±5/10/15%, RMSE, RMSPE, ρ, τ, worst cases) against a timings CSV."""
     from hwnas.latency_models.metrics import evaluate, worst_cases
 
-    from hwnas.fitting import in_fit, parse_archs
+    from hwnas.fitting import in_fit
+    from hwnas.latency_models.fastfields import predict_many
 
     timings = read_timings(path)
-    pred = predict_archs(model, list(timings["arch"]), str(path), 2)["predicted_ms"].to_numpy()
-    y = timings["latency_ms"].to_numpy(dtype=float)
     space = get_space(model.space)
+    parsed = _checked(space, list(timings["arch"]), str(path), 2)
+    pred = predict_many(model, space, parsed)
+    y = timings["latency_ms"].to_numpy(dtype=float)
     return {"networks": str(path), "model_device": model.device, "space": model.space,
-            "in_fit": in_fit(model, space, parse_archs(space, list(timings["arch"]))),
+            "in_fit": in_fit(model, space, parsed),
             **evaluate(pred, y), "worst": worst_cases(pred, y, list(timings["arch"]), max(0, worst))}
 
 
@@ -143,8 +145,8 @@ def suggest_archs(space: SearchSpace, n: int, priors: Sequence[str | Path] = (),
         raise InputError(f"suggest:{n} asks for more networks than the {len(candidates)} candidates drawn "
                          f"(less the {len(measured)} already measured)")
     picks = suggest(space, models, candidates, n)
-    own = {tuple(candidates[i]) for i in picks}
-    if measured and not {tuple(a) for a in measured} <= own:
+    own = {space.format(candidates[i]) for i in picks}
+    if measured and not {space.format(a) for a in measured} <= own:
         # The store holds networks this command did not pick (another seed or N, random ones): design
         # beside them.  Stored networks that are all among its own picks are a run being resumed (or
         # extended by a larger N whose greedy picks begin with them), which keeps them.

@@ -49,11 +49,6 @@ def design_matrix(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyMo
     return np.column_stack([np.ones(len(archs)), Z, np.log(np.maximum(scale, 1e-12)) - np.log(scale.mean())])
 
 
-def _key(arch: Any) -> tuple[Any, ...]:
-    """One form for an architecture given as text ("k3_e1-skip-...") or as the space's tuple."""
-    return tuple(arch.split("-")) if isinstance(arch, str) else tuple(arch)
-
-
 def suggest(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyModel | None, candidates: Sequence[Any],
             n: int, ridge: float = 1.0, measured: Sequence[Any] = ()) -> list[int]:
     """Indices into `candidates` of the `n` networks to time first (greedy D-optimal, in pick order).
@@ -64,8 +59,11 @@ def suggest(space: SearchSpace, priors: Sequence[LatencyModel] | LatencyModel | 
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"n must be a positive whole number, got {n!r}")
-    done = {_key(a) for a in measured}
-    fresh = [i for i, a in enumerate(candidates) if _key(a) not in done]
+    def key(arch: Any) -> str:  # text or the space's own form: its canonical text
+        return arch if isinstance(arch, str) else space.format(arch)
+
+    done = {key(a) for a in measured}
+    fresh = [i for i, a in enumerate(candidates) if key(a) not in done]
     if n > len(fresh):
         raise InputError(f"n={n} exceeds the {len(fresh)} candidate networks not yet measured")
     if not ridge > 0:

@@ -224,6 +224,7 @@ def evaluate_cmd(
     Prints ±5/±10/±15% accuracy (nn-Meter), RMSE, RMSPE, Spearman ρ, Kendall τ and the worst cases.
     """
     from hwnas import api
+    from hwnas.fitting import in_fit
     from hwnas.latency_models.io import load_model
     from hwnas.latency_models.metrics import evaluate, worst_cases
     from hwnas.latency_models.network import unreliable_mask
@@ -260,8 +261,6 @@ def evaluate_cmd(
         progress.add_task(f"predicting {len(archs)} networks", total=None)
         pred = model.predict_networks(space, parsed)
     y = nets["median_ms"].to_numpy(dtype=float)
-    from hwnas.fitting import in_fit
-
     result = {"model": str(model_path), "device": identity, "model_device": model.device, "space": model.space,
               "flagged_left_out": 0 if include_flagged else n_flagged, "in_fit": in_fit(model, space, parsed),
               **evaluate(pred, y), "worst": worst_cases(pred, y, archs, max(0, worst))}
