@@ -7,6 +7,7 @@ its traceback.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 
@@ -60,11 +61,25 @@ def cli_message(message: str) -> str:
     return re.sub(r"`([a-z_][a-z0-9_]*)`", lambda m: flags.get(m[1], m[1]), message)
 
 
+def _unwrap(text: str) -> str:
+    """Docstring paragraphs as single lines: typer's rich help keeps a docstring's line breaks and then
+    wraps each line again at the terminal's width, which left ragged half-empty lines."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
 def _command():
     """The click command tree with the validation layer (hwnas.validation) on every numeric option."""
     from hwnas.validation import install
 
-    return install(typer.main.get_command(app))
+    root = install(typer.main.get_command(app))
+    stack = [root]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        if cmd.help:
+            cmd.help = _unwrap(cmd.help)
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:

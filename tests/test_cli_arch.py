@@ -48,3 +48,12 @@ def test_unknown_space_exit_2(cli):
 def test_help_explains(cli):
     out = cli("--help", check=True).stdout
     assert "arch" in out and "space" in out
+
+
+def test_help_paragraphs_wrap_as_paragraphs(cli):
+    """A docstring's own line breaks do not survive into --help (they left ragged half-empty lines)."""
+    lines = [ln.strip(" │") for ln in cli("fit", "--help", check=True, env={"COLUMNS": "80"}).stdout.splitlines()]
+    body = lines[lines.index("Fit a latency model and print its cross-validated accuracy."):]
+    # Every wrapped line of a paragraph but its last runs close to the width (no line ends after a few words).
+    para = body[2:body.index("", 2)]
+    assert len(para) >= 2 and all(len(ln) >= 60 for ln in para[:-1])

@@ -80,10 +80,12 @@ def fit_cmd(
     From the store: an exact LUT of the device's blocks, per-family regressors for unmeasured blocks and
     a per-network overhead fitted on its measured networks
     (hwnas fit --store hwnas.db --device 'cpu:onnxruntime?threads=1' --out cpu.latency.json).
+
     From whole-network timings alone, optionally adapting a prior model of another device
     (hwnas fit --networks timings.csv --prior other.latency.json --space fbnet-cifar --out new.latency.json),
     or from the network timings a profile stored (hwnas fit --store hwnas.db --device adb://SERIAL --prior
     other.latency.json --out phone.latency.json).
+
     The network fit cross-validates a hierarchy (scaled prior; total MACs without the priors; + offset;
     + per-launch cost; + per-family corrections; + per-block corrections) and blends the regimes with the
     weights that minimise the blend's leave-one-out error (few timings lean on the scaled prior, many on
