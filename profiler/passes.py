@@ -28,6 +28,7 @@ class PassValue:
     scale: float = 1.0
     t: float = 0.0
     stats: dict = field(default_factory=dict, repr=False)  # the statistics to store, already scaled
+    resumed: bool = False  # taken by an earlier, interrupted process (see `SteadyRun._needs_more`)
 
 
 def combine(values: Sequence[float], bound: float | None = None) -> float:

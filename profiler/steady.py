@@ -115,7 +115,8 @@ class SteadyRun:
     requeues: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=lambda: {"requeued": 0, "scaled": 0, "waited_s": 0.0,
                                                            "passes": 0, "extra_pass_items": 0,
-                                                           "reference_timings": 0, "drift_events": 0})
+                                                           "reference_timings": 0, "drift_events": 0,
+                                                           "resumed_dropped": 0})
     stored: int = 0
     flagged: list[str] = field(default_factory=list)
     resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
@@ -244,6 +245,16 @@ class SteadyRun:
     # -- the whole run -----------------------------------------------------------
     def _needs_more(self, item: Item) -> bool:
         vals = self.values.get(item.key, [])
+        if any(v.resumed for v in vals) and not all(v.resumed for v in vals) \
+                and disagree([v.median_ms for v in vals], self.options.agree):
+            # A pass of an interrupted process that disagrees with this one's is not another vote:
+            # a process's own state (where its sessions' buffers landed, the host's pace that
+            # minute) shifts every pass it takes alike.  Seen on this VM: a profile resumed after
+            # Ctrl-C found 31 of its items 4-9% slower than the first process had, and ran them
+            # to a fourth pass and flagged 21.  This run's own passes decide instead (the
+            # interrupted ones stay in the history).
+            self.values[item.key] = vals = [v for v in vals if not v.resumed]
+            self.stats["resumed_dropped"] += 1
         if len(vals) < self.options.passes:
             return True
         medians = [v.median_ms for v in vals]
@@ -273,7 +284,7 @@ class SteadyRun:
         """Passes an interrupted run already accepted for these items count: nothing is measured twice."""
         for key, rows in history.resumable(self.store, self.identity, {i.key for i in self.items}).items():
             self.values[key] = [PassValue(n + 1, r["median_ms"] / r["scale"], r["settled"], r["scale"],
-                                          r["timestamp"], _scaled(r["stats"], r["scale"]))
+                                          r["timestamp"], _scaled(r["stats"], r["scale"]), resumed=True)
                                 for n, r in enumerate(rows)]
         self.stats["resumed_passes"] = sum(len(v) for v in self.values.values())
 

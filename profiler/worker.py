@@ -237,6 +237,7 @@ class DevicePlan:
 
     def put(self, item: Item, stats: dict[str, Any], flagged: bool) -> None:
         """Store an item's believed value (the steady loop's combined passes), and give its lease back."""
+        self._tried.add(item.key)  # its self-check may measure it again: our own row is no reason to skip
         if item.spec is not None:
             self.store.put_block(self.identity, item.spec, stats, flagged=flagged)
         else:

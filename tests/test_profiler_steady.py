@@ -370,3 +370,45 @@ def test_a_self_check_remeasurement_slowed_by_load_does_not_replace_a_faster_bel
         assert STATE["keys"].count(victim.key) > 2  # it was measured again
         row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
         assert row["median_ms"] == pytest.approx(3.0 * true_ms(victim.key), rel=0.02)
+
+
+def test_resumed_passes_that_disagree_with_this_run_are_set_aside_not_flagged(tmp_path, items):
+    """An interrupted process took its passes 8% faster than the resumed one runs (its own state):
+    the resumed run measures those items afresh and stores its own speed, flagging none of them."""
+    STATE["fail_at"] = len(items) + 20  # lost early in pass 2
+    with Store(tmp_path / "s.db") as st:
+        assert run_device("speedfake", st, items).failed
+        resumed = set(history.passes(st).query("verdict == 'accepted'")["item_key"])
+        STATE.update(spikes={}, fail_at=None, keys=[], calls=0, slow_from=1, factor=1.08)  # this process: 8% slower
+        second = run_device("speedfake", st, items)
+        assert second.failed is None and second.measured == len(items)
+        assert second.flagged == []
+        assert second.steady["resumed_passes"] >= len(resumed) > 0
+        assert second.steady["resumed_dropped"] >= len(items) - 25  # all but those whose passes were all resumed
+        # Each item at one process's speed: the first's where both its passes came from there, else
+        # this run's (the mix, the fastest of a 1.00 and a 1.08 pass, is what it stored before).
+        both = set(history.passes(st).query("verdict == 'accepted' and pass_no == 2")["item_key"]) & resumed
+        for row in st.blocks("speedfake").itertuples():
+            speed = 1.0 if row.block_key in both and row.block_key not in STATE["keys"] else 1.08
+            assert row.median_ms == pytest.approx(speed * true_ms(row.block_key), rel=0.02)
+
+
+def test_self_check_measures_again_an_item_whose_passes_were_all_resumed(tmp_path):
+    """An item finished from an interrupted run's passes alone is still this run's to re-check
+    (it was skipped as "already stored" by this very run, and counted so)."""
+    nets = _nets()
+    plan = block_items(get_space("fbnet-cifar").unique_blocks()) + nets
+    STATE["spikes"] = {nets[2].key: 2}  # both of its passes read 2.7x
+    with Store(tmp_path / "s.db") as st:
+        run_device("speedfake", st, plan, steadiness=Steadiness(selfcheck=False))
+        # As if the first process were lost after accepting its two passes and before storing it:
+        st._db.execute("DELETE FROM networks WHERE arch = ?", (nets[2].arch_text,))
+        st._db.commit()
+        STATE.update(keys=[], calls=0)
+        second = run_device("speedfake", st, plan)
+        assert second.skipped == len(plan) - 1 and second.measured == 1 and not second.failed
+        assert second.steady["resumed_passes"] == 2
+        assert second.steady["selfcheck_suspects"] == [nets[2].key]
+        assert nets[2].key in STATE["keys"]  # measured again by the self-check, not skipped as stored
+        row = st.networks("speedfake").set_index("arch").loc[nets[2].arch_text]
+        assert row["median_ms"] == pytest.approx(true_ms(nets[2].key), rel=0.02) and not row["flagged"]

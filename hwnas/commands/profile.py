@@ -85,6 +85,10 @@ def _summary_lines(space: str, store: Path, summaries) -> list[str]:
                          f"{d.get('extra_pass_items', 0)} extra passes for disagreeing items; reference "
                          + (f"{d['baseline_ms']:.3f} ms, speed {min(curve):.2f}x..{max(curve):.2f}x"
                             if d.get("baseline_ms") and curve else "off"))
+            if d.get("resumed_passes"):
+                lines.append(f"    resumed {d['resumed_passes']} passes of an interrupted run"
+                             + (f"; {d['resumed_dropped']} items measured afresh, as their earlier passes "
+                                "disagreed with this run's" if d.get("resumed_dropped") else ""))
     return lines
 
 
