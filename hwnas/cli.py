@@ -17,7 +17,7 @@ try:  # typer >= 0.2x vendors its own click; its exceptions are not the click pa
     from typer._click import exceptions as click_exc
 except ImportError:  # older typer runs on the click package
     from click import exceptions as click_exc
-from rich.console import Console
+from hwnas.output import LineConsole
 
 from hwnas.search.space import InputError
 
@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = LineConsole(stderr=True)
 
 for _module in COMMAND_MODULES:
     _module.register(app)

@@ -13,7 +13,20 @@ from rich.table import Table
 
 from hwnas.search.space.jsonsafe import finite
 
-console = Console()
+
+
+class LineConsole(Console):
+    """A text line prints as one line, in a pipe too (rich cut it at 80 columns there, mid-word in a
+    device identity or a `next:` command): grep and copy see it whole, a terminal wraps it.
+    Tables and other renderables keep rich's layout."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+        if soft_wrap is None and objects and all(isinstance(o, str) for o in objects):
+            soft_wrap = True
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
+console = LineConsole()
 
 #: C0/C1 control characters (ESC, BEL, CR, ...) but not tab/newline: what a terminal would act on.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

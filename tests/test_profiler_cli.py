@@ -78,8 +78,11 @@ def test_profile_whole_network_end_to_end(tmp_path, cli):
     db = tmp_path / "n.db"
     # cpu:torch runs the network eagerly (no export): the same profiler path, quicker
     proc = cli("profile", "--space", "fbnet-cifar", "--device", "cpu:torch?max_seconds=0.2", "--store", str(db),
-               "--no-blocks", "--archs", "random:1", "--seed", "5", "--retries", "0", check=True)
-    assert "complete" in proc.stdout
+               "--no-blocks", "--archs", "random:1", "--seed", "5", "--retries", "0", check=True,
+               env={"COLUMNS": "80"})
+    # One line per device, whole in a pipe (rich cut it at 80 columns): grep finds the figures by device.
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  cpu:torch?max_seconds=0.2: "))
+    assert "complete" in line and "flagged" in line and line.rstrip().endswith(" s")
     with Store(db) as st:
         nets = st.networks()
     assert len(nets) == 1 and nets.iloc[0]["space"] == "fbnet-cifar" and nets.iloc[0]["median_ms"] > 0

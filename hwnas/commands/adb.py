@@ -32,9 +32,9 @@ def _check_key_path(key: Path) -> None:
         mode = key.stat().st_mode & 0o777
         if mode & 0o077:
             from hwnas.output import safe
-            from rich.console import Console
+            from hwnas.output import LineConsole
 
-            Console(stderr=True).print(f"warning: private key {safe(key)} is readable by others (mode {oct(mode)}); "
+            LineConsole(stderr=True).print(f"warning: private key {safe(key)} is readable by others (mode {oct(mode)}); "
                                        f"chmod 600 it", highlight=False, soft_wrap=True)
     elif not key.parent.is_dir() and key.parent != Path.home() / ".android":
         raise InputError(f"directory does not exist: {key.parent}")

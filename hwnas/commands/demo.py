@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import typer
 
-from rich.console import Console
+from hwnas.output import LineConsole
 
 from hwnas.output import console, print_json
 from hwnas.search.space import InputError
@@ -245,14 +245,14 @@ def demo(
     log = out / "demo.log"
     settings = Settings.for_mode(quick)
     steps = plan(out, settings)
-    say_first = Console(stderr=True) if as_json else console
+    say_first = LineConsole(stderr=True) if as_json else console
     if settings.data == "digits":
         say_first.print("[yellow]Fashion-MNIST not found[/] (install Debian's dataset-fashion-mnist): the demo uses "
                         "scikit-learn's digits, on which nearly every architecture scores 98-99%", highlight=False)
     summary: list[dict] = []
     start = time.monotonic()
     # with --json, stdout carries only the JSON summary; the running commentary goes to stderr
-    say = Console(stderr=True) if as_json else console
+    say = LineConsole(stderr=True) if as_json else console
     stream = sys.stderr if as_json else sys.stdout
     for i, step in enumerate(steps, 1):
         say.rule(f"[bold]{i}/{len(steps)}[/] {step.title}")

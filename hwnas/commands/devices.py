@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
-from rich.console import Console
+from hwnas.output import LineConsole
 from hwnas.output import safe as escape  # markup-escaped and control characters stripped
 
 from hwnas.output import console, print_json, table
 from hwnas.search.space import InputError
 
-_err = Console(stderr=True)
+_err = LineConsole(stderr=True)
 
 #: Which runtime `hwnas bench` uses for a file when no --device is given.
 _RUNTIME_FOR_SUFFIX = {".onnx": "cpu:onnxruntime", ".tflite": "cpu:litert", ".pt": "cpu:torch",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
+from hwnas.output import LineConsole
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
@@ -42,7 +42,7 @@ _HELP = (
 class _Display:
     """A rich progress bar per device: blocks done, ETA, current block, temperature where known."""
 
-    def __init__(self, out: Console) -> None:
+    def __init__(self, out: LineConsole) -> None:
         self.progress = Progress(
             TextColumn("[bold]{task.fields[device]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[temp]}"), TextColumn("[dim]{task.fields[current]}"),
@@ -119,7 +119,7 @@ def profile(
     options = dict(archs=archs, blocks=blocks, samples=samples, seed=seed, limit=limit, priors=prior or [])
     knobs = dict(interval=reference_every, agree=agree / 100.0, band=band / 100.0)
     api.steadiness(passes, reference, drift, retries, selfcheck, **knobs)  # bad values fail before any work
-    out = Console(stderr=True) if as_json else console
+    out = LineConsole(stderr=True) if as_json else console
     if (archs or "").strip().startswith("suggest"):  # another suggest:N complements what is stored
         options["measured"] = api.stored_archs(store, space, list(device))
     items = api.plan(space, **options)  # bad input fails here, before a device is opened
