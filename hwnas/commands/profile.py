@@ -19,7 +19,8 @@ from hwnas.output import clean, console, print_json, safe
 _HELP = (
     "Measure every unique block of a search space on one or more devices, into a resumable SQLite store.\n\n"
     "Interrupted runs (Ctrl-C, kill -9, a dropped phone) continue where they stopped when the same command runs "
-    "again: nothing measured is lost or measured twice (--remeasure forces it).\n\n"
+    "again: nothing measured is lost or measured twice (--remeasure forces it), but for an item caught between its "
+    "passes whose earlier passes disagree with the new run's: it is measured afresh.\n\n"
     "Several --device flags run one worker per device; --ray runs one Ray actor per device (a farm host that "
     "advertises a Ray resource named after a device URI, e.g. ray start --resources '{\"adb://R58M123\": 1}', "
     "gets that device's actor).\n\n"
