@@ -375,3 +375,25 @@ def test_equal_timings_keep_the_priors_ranking(cifar, prior, archs, n):
     assert fit.regime_ == "scale" and "all equal" in fit.model_.metrics["networks_fit"]["note"]
     held = list(archs[100:300])
     assert metrics.spearman(fit.predict(held), prior.predict_networks(cifar, held)) > 0.999
+
+
+def test_bench_table_gives_each_gap_its_paired_standard_error():
+    """The table's gap to the best baseline carries its standard error over draws (hwnas and the
+    baselines share each draw's split), and says how many cells miss the 0.01 line beyond two of them."""
+    import pandas as pd
+
+    from benchmarks.suites.bench_transfer_table import cells, table
+
+    rows = []
+    for draw, (ours, line) in enumerate([(0.90, 0.93), (0.94, 0.93), (0.92, 0.93), (0.91, 0.93)]):
+        common = {"prior": "a", "target": "b", "n": 5, "draw": draw, "select": "random", "acc10": 0.9, "rmspe": 5.0}
+        rows += [{**common, "method": "hwnas", "rho": ours, "regime": "scale", "fit_s": 0.1},
+                 {**common, "method": "MACs alone", "rho": line},
+                 {**common, "method": "scaled prior", "rho": line - 0.05},
+                 {**common, "method": "one-hot ridge", "rho": 0.2}]
+    c = cells(pd.DataFrame(rows)).iloc[0]
+    diffs = np.array([-0.03, 0.01, -0.01, -0.02])
+    assert c["best baseline"] == "MACs alone" and c["gap"] == pytest.approx(diffs.mean())
+    assert c["gap_se"] == pytest.approx(diffs.std(ddof=1) / 2) and c["draws"] == 4
+    text = table(pd.DataFrame(rows))
+    assert "within 0.01 ρ of the best baseline: 0/1; below it by more than two standard errors of their gap: 0" in text
