@@ -51,7 +51,8 @@ from hwnas.latency_models.network import BLOCK_MODELS, LatencyModel, LinearBlock
 from hwnas.latency_models.ridge import RidgeCV, clipped_rms, robust_scale, stack_weights
 from hwnas.search.space import InputError, SearchSpace
 
-__all__ = ["TransferBlocks", "NetworkTransfer", "fit_transfer", "fit_from_networks", "REGIMES", "MARGIN", "COMBINE"]
+__all__ = ["TransferBlocks", "NetworkTransfer", "fit_transfer", "fit_from_networks", "rounding_step", "REGIMES", "MARGIN",
+           "COMBINE"]
 
 REGIMES = ("scale", "macs", "affine", "launch", "corrected", "layer")
 #: Regimes with per-layer or per-family terms, tried only from MIN_RICH timings on.
@@ -64,6 +65,21 @@ MARGIN = 0.03
 BOUND = 1.0
 _TINY = 1e-8  # ridge multiplier of the scale/offset columns: all but free
 _RATIOS = (0.1, 1.0, 10.0)  # per-block penalty relative to the per-family one, tried in the layer regime
+
+
+#: Steps (ms) timings may be rounded to (a tool's whole-ms figure, a hand-copied table), coarsest first.
+_STEPS = (10.0, 5.0, 2.0, 1.0, 0.5, 0.2, 0.1)
+#: A step this large against the timings' median is said: each timing then errs by up to half of it.
+ROUNDING_NOTE = 0.05
+
+
+def rounding_step(y: Any) -> float:
+    """The coarsest step (ms) every timing is a whole multiple of; 0.0 when none is."""
+    y = np.asarray(y, dtype=np.float64)
+    for q in _STEPS:
+        if len(y) and np.all(np.abs(y / q - np.round(y / q)) <= 1e-9 * np.maximum(1.0, np.abs(y) / q)):
+            return q
+    return 0.0
 
 
 class TransferBlocks:
@@ -305,7 +321,12 @@ class NetworkTransfer:
                 "the prior does not help: total MACs, launched blocks and an offset fit these timings better" if weights == {"macs": 1.0}
                 else f"the prior helps little: total MACs, launched blocks and an offset carry {weights['macs']:.0%} of the blend"
                 if chosen == "macs" else "")
-        info = {"kind": kind, "regime": chosen, "weights": weights, "regimes": report, "lambda": ridge.lambda_,
+        step = rounding_step(y)
+        rel = step / float(np.median(y)) if step else 0.0
+        rounding = (f"the timings are rounded to {step:g} ms, {100 * rel:.0f}% of their median: each may be off by "
+                    f"up to {50 * rel:.0f}%, which limits how finely they rank networks; unrounded figures (a tool's "
+                    f"µs output) fit better" if rel >= ROUNDING_NOTE else "")
+        info = {"kind": kind, "regime": chosen, "rounded_ms": step, "rounding_note": rounding, "weights": weights, "regimes": report, "lambda": ridge.lambda_,
                 "loo_rmspe": float(100 * np.sqrt(np.mean(loo ** 2))), "cv": evaluate(loo_pred, y), "n_networks": int(len(y)),
                 "robust": self.robust, "outliers_downweighted": int((ridge.weights_ < 0.5).sum()),
                 "priors": [p.device for p in priors], "note": note}

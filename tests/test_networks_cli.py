@@ -117,6 +117,10 @@ def test_fit_with_two_priors_then_evaluate_against_a_timings_csv(cli, models, ti
     assert "regime" in proc.stdout
     fit = json.loads(out.read_text())["metrics"]["networks_fit"]
     assert fit["priors"] == ["a", "b"] and fit["regime"] in ("scale", "macs", "affine", "launch", "corrected", "layer")
+    # The fixture's timings are whole milliseconds: the fit says so when the step is coarse against them.
+    median = float(pd.read_csv(timings)["latency_ms"].median())
+    assert fit["rounded_ms"] == 1.0
+    assert ("rounded to 1 ms" in " ".join(proc.stdout.split())) == (1.0 / median >= 0.05)
     res = json.loads(cli("evaluate", "--model", str(out), "--networks", str(timings), "--json", check=True).stdout)
     assert res["n"] == 40 and res["acc10"] >= 0.9 and res["spearman"] > 0.9 and len(res["worst"]) == 5
     assert res["in_fit"] == 40  # the fit's own timings: evaluate says the figures are in-sample

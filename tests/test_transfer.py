@@ -397,3 +397,27 @@ def test_bench_table_gives_each_gap_its_paired_standard_error():
     assert c["gap_se"] == pytest.approx(diffs.std(ddof=1) / 2) and c["draws"] == 4
     text = table(pd.DataFrame(rows))
     assert "within 0.01 ρ of the best baseline: 0/1; below it by more than two standard errors of their gap: 0" in text
+
+
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=30), st.sampled_from([0.1, 0.5, 1.0, 2.0]))
+def test_rounding_step_is_the_coarsest_step_that_divides_every_timing(ks, q):
+    from hwnas.latency_models.transfer import _STEPS, rounding_step
+
+    y = np.array(ks, dtype=float) * q
+    step = rounding_step(y)
+    assert step >= q - 1e-12
+    assert np.allclose(y / step, np.round(y / step))
+    assert not any(np.allclose(y / c, np.round(y / c)) for c in _STEPS if c > step)
+
+
+def test_unrounded_timings_have_no_step_and_no_rounding_note():
+    from hwnas.latency_models.transfer import rounding_step
+
+    rng = np.random.default_rng(3)
+    assert rounding_step(rng.uniform(0.5, 30.0, 20)) == 0.0
+    prior, archs, y = _synthetic("s-cpu", "s-gpu")
+    fit = NetworkTransfer(get_space("fbnet-cifar"), prior).fit(archs[:20], y[:20]).model_.metrics["networks_fit"]
+    assert fit["rounded_ms"] == 0.0 and fit["rounding_note"] == ""
+    coarse = np.maximum(np.round(y[:20] / y[:20].max() * 8.0), 1.0)  # whole ms of a 1-8 ms device
+    fit = NetworkTransfer(get_space("fbnet-cifar"), prior).fit(archs[:20], coarse).model_.metrics["networks_fit"]
+    assert fit["rounded_ms"] >= 1.0 and "rounded to" in fit["rounding_note"]

@@ -136,6 +136,8 @@ def fit_cmd(
                           f"(ridge λ={m['lambda']:g}); train {_fmt_metrics(m['train'])}", highlight=False)
             if m.get("note"):
                 console.print(f"  note: {m['note']}", highlight=False)
+            if m.get("rounding_note"):
+                console.print(f"  note: {m['rounding_note']}", highlight=False)
         elif m:
             console.print(f"  {label}: {_fmt_metrics(m)}", highlight=False)
 
