@@ -14,7 +14,6 @@ from rich.table import Table
 from hwnas.search.space.jsonsafe import finite
 
 
-
 class LineConsole(Console):
     """A text line prints as one line, in a pipe too (rich cut it at 80 columns there, mid-word in a
     device identity or a `next:` command): grep and copy see it whole, a terminal wraps it.

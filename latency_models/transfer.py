@@ -326,7 +326,8 @@ class NetworkTransfer:
         rounding = (f"the timings are rounded to {step:g} ms, {100 * rel:.0f}% of their median: each may be off by "
                     f"up to {50 * rel:.0f}%, which limits how finely they rank networks; unrounded figures (a tool's "
                     f"µs output) fit better" if rel >= ROUNDING_NOTE else "")
-        info = {"kind": kind, "regime": chosen, "rounded_ms": step, "rounding_note": rounding, "weights": weights, "regimes": report, "lambda": ridge.lambda_,
+        info = {"kind": kind, "regime": chosen, "rounded_ms": step, "rounding_note": rounding, "weights": weights,
+                "regimes": report, "lambda": ridge.lambda_,
                 "loo_rmspe": float(100 * np.sqrt(np.mean(loo ** 2))), "cv": evaluate(loo_pred, y), "n_networks": int(len(y)),
                 "robust": self.robust, "outliers_downweighted": int((ridge.weights_ < 0.5).sum()),
                 "priors": [p.device for p in priors], "note": note}
