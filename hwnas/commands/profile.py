@@ -58,7 +58,8 @@ class _Display:
                 self.tasks[p.device] = self.progress.add_task("", total=p.total, device=safe(p.device), temp="",
                                                               current="", completed=p.done)
             temp = f"{p.temp_c:.0f}°C" if p.temp_c is not None else ""
-            current = {"cooling": f"cooling before {p.current}", "failed": f"FAILED at {p.current}",
+            current = {"cooling": f"cooling before {p.current}",
+                       "failed": f"FAILED at {p.current}" if p.current else "FAILED",  # lost between items
                        "done": "done", "stopped": "stopped: rerun to resume"}.get(p.state, p.current)
             if p.round > 1 and p.state == "measuring":
                 current += f" (round {p.round})"
