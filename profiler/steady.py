@@ -243,18 +243,23 @@ class SteadyRun:
         return True
 
     # -- the whole run -----------------------------------------------------------
+    def _set_aside_resumed(self, item: Item) -> None:
+        """Drop an interrupted process's passes of `item` when they disagree with this run's.
+
+        They are not another vote: a process's own state (where its sessions' buffers landed,
+        the host's pace that minute) shifts every pass it takes alike.  Seen on this VM: a
+        profile resumed after Ctrl-C found 31 of its items 4-9% slower than the first process
+        had, ran them to a fourth pass and flagged 21.  This run's own passes decide instead
+        (the interrupted ones stay in the history).
+        """
+        vals = self.values.get(item.key, [])
+        resumed = [v.resumed for v in vals]
+        if any(resumed) and not all(resumed) and disagree([v.median_ms for v in vals], self.options.agree):
+            self.values[item.key] = [v for v in vals if not v.resumed]
+            self.stats["resumed_dropped"] += 1
+
     def _needs_more(self, item: Item) -> bool:
         vals = self.values.get(item.key, [])
-        if any(v.resumed for v in vals) and not all(v.resumed for v in vals) \
-                and disagree([v.median_ms for v in vals], self.options.agree):
-            # A pass of an interrupted process that disagrees with this one's is not another vote:
-            # a process's own state (where its sessions' buffers landed, the host's pace that
-            # minute) shifts every pass it takes alike.  Seen on this VM: a profile resumed after
-            # Ctrl-C found 31 of its items 4-9% slower than the first process had, and ran them
-            # to a fourth pass and flagged 21.  This run's own passes decide instead (the
-            # interrupted ones stay in the history).
-            self.values[item.key] = vals = [v for v in vals if not v.resumed]
-            self.stats["resumed_dropped"] += 1
         if len(vals) < self.options.passes:
             return True
         medians = [v.median_ms for v in vals]
@@ -297,6 +302,7 @@ class SteadyRun:
         while True:
             open_items = [i for i in open_items if i.key not in self.taken]
             for item in open_items:
+                self._set_aside_resumed(item)
                 if not self._needs_more(item):
                     self._finish(item)
             open_items = [i for i in open_items if self._needs_more(i)]

@@ -89,7 +89,7 @@ def _summary_lines(space: str, store: Path, summaries) -> list[str]:
                             if d.get("baseline_ms") and curve else "off"))
             if d.get("resumed_passes"):
                 lines.append(f"    resumed {d['resumed_passes']} passes of an interrupted run"
-                             + (f"; {d['resumed_dropped']} items measured afresh, as their earlier passes "
+                             + (f"; {d['resumed_dropped']} item{'s' if d['resumed_dropped'] != 1 else ''} measured afresh, as their earlier passes "
                                 "disagreed with this run's" if d.get("resumed_dropped") else ""))
     return lines
 
