@@ -9,9 +9,10 @@ is precise (its passes agree) and wrong.  The rest of the table knows better:
 - a block's time grows smoothly with its size inside its op family; a block far
   from the trend of its family (log time against log multiply-adds) is suspect.
 
-Suspects are re-measured before they are believed (the worker does that); one
-still suspect after that is flagged, so the latency models leave it out of their
-fits.  Pure functions on the store's frames: no latency model, no device.
+Suspects are re-measured before they are believed (`SteadyRun.self_check` does that); a
+network still suspect after that is flagged, so the latency models leave it out of their
+fits, and so is a block whose new timing moved (one that reproduced its first is kept).
+Pure functions on the store's frames: no latency model, no device.
 """
 
 from __future__ import annotations

@@ -284,6 +284,41 @@ def test_block_far_from_its_family_is_remeasured(tmp_path):
         assert row["median_ms"] == pytest.approx(true_ms(victim.key), rel=0.02)
 
 
+def _odd_block():
+    blocks = block_items(get_space("fbnet-cifar").unique_blocks())
+    return blocks, next(b for b in blocks if b.spec.op == "ir" and b.spec.kernel == 5 and b.spec.expansion == 6)
+
+
+def test_block_whose_remeasurement_reproduces_it_is_kept_not_flagged(tmp_path):
+    """A block truly 2.7x its family's trend (an unusual shape) reads the same when measured again: believed."""
+    blocks, victim = _odd_block()
+    STATE["spikes"] = {victim.key: -1}  # every timing, before and after the self-check
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert victim.key in summary.steady["selfcheck_suspects"]
+        assert summary.steady["selfcheck_reproduced"] == [victim.key]
+        assert victim.key not in summary.steady["selfcheck_confirmed"] and victim.key not in summary.flagged
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert row["median_ms"] == pytest.approx(2.7 * true_ms(victim.key), rel=0.02) and not row["flagged"]
+        assert len(history.passes(st).query("item_key == @victim.key")) == 4  # it was measured again
+    from hwnas.commands.profile import _summary_lines
+
+    line = next(x for x in _summary_lines("fbnet-cifar", tmp_path / "s.db", [summary]) if "self-check" in x)
+    assert "1 kept, as the new timing reproduced the first; 0 flagged" in line
+
+
+def test_block_that_moves_when_measured_again_and_stays_far_is_flagged(tmp_path):
+    """2.7x in its passes, 2x in the self-check's: neither timing confirms the other, so fits leave it out."""
+    blocks, victim = _odd_block()
+    STATE["spikes"], STATE["late"] = {victim.key: 2}, {victim.key: 2.0}
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert summary.steady["selfcheck_confirmed"] == [victim.key]
+        assert summary.steady["selfcheck_reproduced"] == []
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert row["flagged"] and row["median_ms"] == pytest.approx(2.0 * true_ms(victim.key), rel=0.02)
+
+
 def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, items):
     from hwnas.reporting import collect
     from hwnas.report.render import render_report

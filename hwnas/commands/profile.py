@@ -87,6 +87,10 @@ def _summary_lines(space: str, store: Path, summaries) -> list[str]:
                          f"{d.get('extra_pass_items', 0)} extra passes for disagreeing items; reference "
                          + (f"{d['baseline_ms']:.3f} ms, speed {min(curve):.2f}x..{max(curve):.2f}x"
                             if d.get("baseline_ms") and curve else "off"))
+            if d.get("selfcheck_suspects"):
+                kept, flagged = len(d.get("selfcheck_reproduced", [])), len(d.get("selfcheck_confirmed", []))
+                lines.append(f"    self-check: {len(d['selfcheck_suspects'])} items far from the rest of the table measured "
+                             f"again; {kept} kept, as the new timing reproduced the first; {flagged} flagged")
             if d.get("resumed_passes"):
                 lines.append(f"    resumed {d['resumed_passes']} passes of an interrupted run"
                              + (f"; {d['resumed_dropped']} item{'s' if d['resumed_dropped'] != 1 else ''} measured afresh, as their earlier passes "
