@@ -163,8 +163,14 @@ def test_profile_suggest_then_the_printed_fit_command_closes_the_new_device_loop
     argv[argv.index("NEW.latency.json")] = str(tmp_path / "new.latency.json")
     out = json.loads(cli(*argv[1:], "--json", check=True, cwd=tmp_path).stdout)
     fit = out["metrics"]["networks_fit"]
-    assert fit["kind"] == "transfer" and fit["n_networks"] == 4 and out["metrics"]["rests_on"]["networks"] == 4
+    from hwnas.latency_models.network import reliable
     from hwnas.profiler.store import Store
+
+    with Store(store, create=False, readonly=True) as st:
+        timed, usable = len(st.networks()), len(reliable(st.networks()))
+    # a busy host can leave one timing contaminated (median > 1.5x its minimum): the fit leaves it out
+    assert timed == 4 and usable >= 3
+    assert fit["kind"] == "transfer" and fit["n_networks"] == usable and out["metrics"]["rests_on"]["networks"] == usable
 
     def again(*args):
         return cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",

@@ -78,7 +78,7 @@ def _summary_lines(space: str, store: Path, summaries) -> list[str]:
     for s in summaries:
         status = "failed" if s.failed else ("stopped" if s.skipped + s.measured < s.total else "complete")
         lines.append(f"  {s.device}: {status} - {s.total} items, {s.skipped} already stored, {s.measured} measured, "
-                     f"{s.retried} re-queued, {len(s.flagged)} flagged (never settled), {s.wall_s:.1f} s")
+                     f"{s.retried} timings taken again, {len(s.flagged)} flagged (fits leave them out), {s.wall_s:.1f} s")
         if s.steady:
             d = s.steady
             curve = [p["ratio"] for p in d.get("curve", []) if p.get("ratio") is not None]
