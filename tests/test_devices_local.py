@@ -70,11 +70,12 @@ def test_second_measurement_of_a_key_exports_nothing(block):
 def test_block_measured_twice_agrees(block):
     # The real figure (within 5% median over 20 blocks) is in benchmarks/RESULTS.md;
     # on a shared VM a test can only hold a generous bound.
+    # Foreign work only slows a timing (a burst on this VM once made one of two read 1.7x the
+    # other), so, as the profiler does, the two fastest of a few timings are compared.
     spec, module = block
     with devices.open("cpu:onnxruntime?threads=1&max_seconds=1") as dev:
-        a = dev.measure(module, spec.input_shape, key=spec.key).median_ms
-        b = dev.measure(module, spec.input_shape, key=spec.key).median_ms
-    assert abs(a - b) / min(a, b) < 0.5
+        a, b = sorted(dev.measure(module, spec.input_shape, key=spec.key).median_ms for _ in range(4))[:2]
+    assert (b - a) / a < 0.5
 
 
 def test_identity_separates_threads_and_runtime_versions(monkeypatch):
