@@ -97,8 +97,9 @@ def profile(db: Path, items, steadiness: Steadiness) -> tuple[float, str]:
 
 def fit_and_eval(db: Path, identity: str, truth_db: Path, truth_id: str, held: set[str], space: str,
                  unused: frozenset[str] = frozenset()):
-    """(networks ±10%, held-out off-grid blocks ±10%, the same against the trusted ones only) of the model
-    fitted on `db` (without the `held` blocks, nor the `unused` ones), against the quiet run in `truth_db`.
+    """(networks ±10%, held-out off-grid blocks ±10%, the same against the trusted ones only, how many
+    held-out blocks are untrusted) of the model fitted on `db` (without the `held` blocks, nor the
+    `unused` ones), against the quiet run in `truth_db`.
 
     Trusted: what the fit itself would use (`unreliable_mask`: neither flagged by the profiler nor
     contaminated).  A held-out block whose own passes disagreed is no yardstick for a model.
@@ -114,11 +115,12 @@ def fit_and_eval(db: Path, identity: str, truth_db: Path, truth_id: str, held: s
     # The block model alone: the network-level scale (fusion across block boundaries) says how
     # blocks add up inside a network, not what a block timed on its own takes.
     if not len(off):
-        return net10, float("nan"), float("nan")
+        return net10, float("nan"), float("nan"), 0
     hit = np.abs(model.block_model.predict_fields(spec_fields([BlockSpec.from_json(j) for j in off["block_json"]]))
                  / off["median_ms"].to_numpy(float) - 1) <= 0.10
     trusted = ~unreliable_mask(off)
-    return net10, float(hit.mean()), float(hit[trusted].mean()) if trusted.any() else float("nan")
+    return (net10, float(hit.mean()), float(hit[trusted].mean()) if trusted.any() else float("nan"),
+            int((~trusted).sum()))
 
 
 def learning_curve(db: Path, identity: str, train: list[str], held: set[str], space: str,
@@ -130,7 +132,7 @@ def learning_curve(db: Path, identity: str, train: list[str], held: set[str], sp
     """
     out = {}
     for k in sorted({k for k in sizes if k < len(train)} | {len(train)}):
-        _, _, out[k] = fit_and_eval(db, identity, db, identity, held, space, frozenset(train[k:]))
+        _, _, out[k], _ = fit_and_eval(db, identity, db, identity, held, space, frozenset(train[k:]))
     return out
 
 
@@ -178,11 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         with Burst(args.on, args.off, args.max_load_s):
             l_s, l_id = profile(l_db, items, st)
         l_load = load()
-        q_net, q_blk, q_tru = fit_and_eval(q_db, q_id, q_db, q_id, held, space)
-        l_net, l_blk, l_tru = fit_and_eval(l_db, l_id, q_db, q_id, held, space)
-        with Store(q_db) as st:
-            qb = st.blocks(q_id)
-        untrusted = int(unreliable_mask(qb[qb["block_key"].isin(held)]).sum())
+        q_net, q_blk, q_tru, untrusted = fit_and_eval(q_db, q_id, q_db, q_id, held, space)
+        l_net, l_blk, l_tru, _ = fit_and_eval(l_db, l_id, q_db, q_id, held, space)  # the same yardstick
         agree = agreement(q_db, q_id, l_db, l_id)
         if mode == "off":
             off_quiet = q_s
