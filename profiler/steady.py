@@ -119,6 +119,7 @@ class SteadyRun:
                                                            "resumed_dropped": 0})
     stored: int = 0
     flagged: list[str] = field(default_factory=list)
+    rechecked: set[str] = field(default_factory=set)  # items whose stored row the self-check replaced
     resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
     taken: set[str] = field(default_factory=set)  # items another process measures (see `ItemTaken`)
 
@@ -364,12 +365,17 @@ class SteadyRun:
         still = suspects()
         reproduced = [key for key in still if by_key[key].spec is not None
                       and self._reproduced(self.values.get(key, []), again.values.get(key, []))]
-        for key in still:
-            if key in stored and key not in reproduced:
-                stats, _ = stored[key]
+        for key, (stats, flagged) in stored.items():
+            if key in still and key not in reproduced:
                 self._put_quiet(by_key[key], stats, True)
-                if key not in self.flagged:
-                    self.flagged.append(key)
+                flagged = True
+            # `flagged` is what the store now says of the item: a re-measurement may also settle one
+            # that its first passes left flagged.
+            if flagged and key not in self.flagged:
+                self.flagged.append(key)
+            elif not flagged and key in self.flagged:
+                self.flagged.remove(key)
+        self.rechecked = set(stored)
         self.stats["selfcheck_confirmed"] = sorted(set(still) - set(reproduced))
         self.stats["selfcheck_reproduced"] = sorted(reproduced)
         return True

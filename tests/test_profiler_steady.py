@@ -27,7 +27,7 @@ from hwnas.profiler.store import Store
 from hwnas.profiler.worker import run_device
 from hwnas.search.space import get_space, parse_arch
 
-STATE = {"spikes": {}, "odd": {}, "late": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
+STATE = {"spikes": {}, "odd": {}, "late": {}, "seq": {}, "fail_at": None, "keys": [], "calls": 0, "slow_from": None, "slow_until": None, "factor": 2.0, "thermal": False, "throttle": False}
 _lock = threading.Lock()
 
 
@@ -68,6 +68,9 @@ class SpeedDevice(Device):
         base = true_ms(key) * (STATE["factor"] if slow else 1.0) * STATE["odd"].get(key, 1.0)
         if key in STATE["late"] and STATE["keys"].count(key) > 2:  # slowed from its third timing on
             base *= STATE["late"][key]
+        if key in STATE["seq"]:  # its i-th timing reads seq[i] times its value (the last one from then on)
+            seq = STATE["seq"][key]
+            base *= seq[min(STATE["keys"].count(key), len(seq)) - 1]
         spike = STATE["spikes"].get(key, 0)
         if spike:  # this item reads slow for its next `spike` measurements (a disturbance no reference saw)
             STATE["spikes"][key] = spike - 1 if spike > 0 else spike
@@ -81,7 +84,7 @@ register_device("speedfake")(SpeedDevice)
 
 @pytest.fixture(autouse=True)
 def _reset():
-    STATE.update(spikes={}, odd={}, late={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
+    STATE.update(spikes={}, odd={}, late={}, seq={}, fail_at=None, keys=[], calls=0, slow_from=None, slow_until=None, factor=2.0, thermal=False, throttle=False)
     yield
 
 
@@ -271,6 +274,12 @@ def test_network_that_stays_2_7x_is_flagged_so_fits_leave_it_out(tmp_path):
         assert summary.steady["selfcheck_confirmed"] == [nets[5].key]
         df = st.networks("speedfake").set_index("arch")
         assert df.loc[nets[5].arch_text, "flagged"] and df["flagged"].sum() == 1
+        assert summary.flagged == [nets[5].key]  # the summary counts what the self-check flagged
+    from hwnas.commands.profile import _summary_lines
+
+    lines = _summary_lines("fbnet-cifar", tmp_path / "s.db", [summary])
+    assert "1 flagged (fits leave them out)" in lines[1]
+    assert next(x for x in lines if "self-check" in x).endswith("0 kept, as the new timing reproduced the first; 1 flagged")
 
 
 def test_block_far_from_its_family_is_remeasured(tmp_path):
@@ -315,8 +324,24 @@ def test_block_that_moves_when_measured_again_and_stays_far_is_flagged(tmp_path)
         summary = run_device("speedfake", st, blocks)
         assert summary.steady["selfcheck_confirmed"] == [victim.key]
         assert summary.steady["selfcheck_reproduced"] == []
+        assert summary.flagged == [victim.key]
         row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
         assert row["flagged"] and row["median_ms"] == pytest.approx(2.0 * true_ms(victim.key), rel=0.02)
+
+
+def test_block_flagged_by_its_passes_and_settled_by_the_self_check_is_counted_as_stored(tmp_path):
+    """Its passes disagree to the last (flagged), it sits 3x its trend, and the self-check's timings
+    agree: the store keeps it unflagged, and the summary must not count it among the flagged."""
+    blocks, victim = _odd_block()
+    STATE["odd"] = {victim.key: 3.0}
+    STATE["seq"] = {victim.key: [1.0, 1.3, 1.3, 1.3, 1.0]}  # passes 1-4, then the self-check's
+    with Store(tmp_path / "s.db") as st:
+        summary = run_device("speedfake", st, blocks)
+        assert victim.key in summary.steady["selfcheck_suspects"]
+        assert len(history.passes(st).query("item_key == @victim.key")) >= 6  # four passes, then re-measured
+        row = st.blocks("speedfake").set_index("block_key").loc[victim.key]
+        assert not row["flagged"] and row["median_ms"] == pytest.approx(3.0 * true_ms(victim.key), rel=0.02)
+        assert summary.flagged == [] and int(st.blocks("speedfake")["flagged"].sum()) == 0
 
 
 def test_report_shows_the_drift_curve_and_the_repeated_measurements(tmp_path, items):
