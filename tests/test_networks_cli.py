@@ -170,7 +170,9 @@ def test_profile_suggest_then_the_printed_fit_command_closes_the_new_device_loop
         timed, usable = len(st.networks()), len(reliable(st.networks()))
     # a busy host can leave one timing contaminated (median > 1.5x its minimum): the fit leaves it out
     assert timed == 4 and usable >= 3
-    assert fit["kind"] == "transfer" and fit["n_networks"] == usable and out["metrics"]["rests_on"]["networks"] == usable
+    assert fit["kind"] == "transfer" and fit["n_networks"] == usable
+    trust = out["metrics"]["rests_on"]  # what was timed, and how much of it the fit left out
+    assert trust["networks"] == timed and trust["networks_left_out"] == timed - usable
 
     def again(*args):
         return cli("profile", "--space", SPACE.name, "--device", "cpu:onnxruntime?threads=1", "--no-blocks",
