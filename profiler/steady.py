@@ -119,7 +119,6 @@ class SteadyRun:
                                                            "resumed_dropped": 0})
     stored: int = 0
     flagged: list[str] = field(default_factory=list)
-    rechecked: set[str] = field(default_factory=set)  # items whose stored row the self-check replaced
     resume: bool = True  # reuse accepted passes of an interrupted run (not when re-checking suspects)
     taken: set[str] = field(default_factory=set)  # items another process measures (see `ItemTaken`)
 
@@ -375,7 +374,6 @@ class SteadyRun:
                 self.flagged.append(key)
             elif not flagged and key in self.flagged:
                 self.flagged.remove(key)
-        self.rechecked = set(stored)
         self.stats["selfcheck_confirmed"] = sorted(set(still) - set(reproduced))
         self.stats["selfcheck_reproduced"] = sorted(reproduced)
         return True

@@ -393,15 +393,13 @@ def _run_steady(device: Device, plan: DevicePlan, guard: ThermalGuard, emit: Cal
             finished = run.run(on_item)
             if finished and steadiness.selfcheck:
                 finished = run.self_check(on_item)
-                # The self-check rewrites the rows it re-measured (a flag set or cleared) without
-                # `plan.put`: the summary takes their final state from the run, or its count of
-                # flagged items would contradict the self-check line under it (seen in the demo).
-                summary.flagged = [k for k in summary.flagged if k not in run.rechecked] + \
-                    [k for k in run.flagged if k in run.rechecked]
     finally:
         for key in claimed:  # unfinished items (stopped, failed) are free for the next run at once
             release(plan.store, plan.identity, key)
     summary.steady = run.summary()
+    # The run's own list: the self-check sets and clears flags on rows it re-measured without
+    # `plan.put`, and a count from `put` alone contradicted the self-check line (seen in the demo).
+    summary.flagged = list(run.flagged)
     summary.retried = run.stats["requeued"] + run.stats["extra_pass_items"]
     state["current"] = ""
     emit(progress("done" if finished else "stopped"))
